@@ -1,0 +1,240 @@
+"""Training samples from folders of frames: the synthetic renderer's output or your own camera.
+
+Layout (one folder per scene, any names; see README "Your own data"):
+
+    <root>/<scene>/intrinsics.json   fx, fy, cx, cy (or K), pixels; optional width, height, baseline (m)
+    <root>/<scene>/left/*.png        frames in time order (file names sort in time order)
+    <root>/<scene>/right/*.png       optional: the right camera, same names as left/
+    <root>/<scene>/depth/*.npy       optional: ground truth, float32 metres (or 16-bit .png in mm), 0 = invalid
+    <root>/<scene>/poses.txt         optional: a line per frame, 12 numbers, row-major 3x4 camera-to-world
+
+A sample is a dict (default collation stacks it into a batch):
+
+    image          (3, H, W)     target frame t in [0, 1]; what the loss compares against
+    image_aug      (3, H, W)     the same frame colour-jittered; what the depth network sees
+    temporal       (T, 3, H, W)  frames t+o for o in ``temporal_offsets`` (absent when empty)
+    temporal_aug   (T, 3, H, W)  the same, jittered with the same parameters; the pose network's input
+    stereo         (3, H, W)     the other camera's frame t (when ``stereo``)
+    stereo_sign    ()            +1 if the other camera is to the right of the target, -1 if left (flips)
+    K              (4, 3, 3)     intrinsics at scales 0-3, i.e. sizes (H / 2^s, W / 2^s)
+    depth_gt       (1, H0, W0)   ground truth at the data's own resolution (when depth/ exists)
+    pose_gt        (T, 4, 4)     target-camera to source-camera transforms in metres (when poses.txt exists)
+
+Horizontal flipping mirrors every image, swaps which side the other stereo
+camera is on, mirrors the principal point (``cx -> W - 1 - cx``) and mirrors
+the true relative poses (``M T M`` with ``M = diag(-1, 1, 1, 1)``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.transforms import ColorJitter
+from torchvision.transforms import functional as TF
+
+from selfdepth.io import IMAGE_SUFFIXES, Intrinsics, load_depth, load_image, load_intrinsics
+
+__all__ = ["FolderScene", "FolderDataset", "find_scenes", "NUM_SCALES"]
+
+NUM_SCALES = 4
+_FLIP = np.diag([-1.0, 1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class FolderScene:
+    """One scene folder, checked and indexed.
+
+    Attributes:
+        root: the scene folder.
+        frames: left-camera frame files in time order.
+        intrinsics: the camera, at the frames' own resolution.
+        right: right-camera files matching ``frames``, or None.
+        depth: ground-truth files matching ``frames``, or None.
+        poses: (N, 4, 4) camera-to-world transforms, or None.
+    """
+
+    root: Path
+    frames: tuple[Path, ...]
+    intrinsics: Intrinsics
+    right: tuple[Path, ...] | None
+    depth: tuple[Path, ...] | None
+    poses: np.ndarray | None
+
+    @classmethod
+    def open(cls, root: str | Path) -> FolderScene:
+        """Index a scene folder; raise with the file name if anything is missing or malformed."""
+        root = Path(root)
+        left = root / "left"
+        if not left.is_dir():
+            raise FileNotFoundError(f"scene {root}: no left/ folder of frames")
+        frames = tuple(sorted(p for p in left.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        if not frames:
+            raise FileNotFoundError(f"scene {root}: left/ holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        calib = next((root / n for n in ("intrinsics.json", "intrinsics.yaml", "intrinsics.yml") if (root / n).exists()), None)
+        if calib is None:
+            raise FileNotFoundError(f"scene {root}: no intrinsics.json or intrinsics.yaml")
+        with Image.open(frames[0]) as im:
+            width, height = im.size
+        intrinsics = load_intrinsics(calib, width, height)
+
+        def matching(sub: str, suffixes: tuple[str, ...]) -> tuple[Path, ...] | None:
+            folder = root / sub
+            if not folder.is_dir():
+                return None
+            found = []
+            for frame in frames:
+                path = next((folder / (frame.stem + s) for s in suffixes if (folder / (frame.stem + s)).exists()), None)
+                if path is None:
+                    raise FileNotFoundError(f"scene {root}: {sub}/ has no file for frame {frame.name}")
+                found.append(path)
+            return tuple(found)
+
+        right = matching("right", (frames[0].suffix,) + IMAGE_SUFFIXES)
+        depth = matching("depth", (".npy", ".png"))
+        poses = None
+        if (root / "poses.txt").exists():
+            try:
+                rows = np.loadtxt(root / "poses.txt", ndmin=2)
+            except ValueError as err:
+                raise ValueError(f"{root / 'poses.txt'}: cannot parse: {err}") from None
+            if rows.shape != (len(frames), 12):
+                raise ValueError(f"{root / 'poses.txt'}: expected {len(frames)} lines of 12 numbers, got shape {rows.shape}")
+            poses = np.tile(np.eye(4), (len(frames), 1, 1))
+            poses[:, :3, :] = rows.reshape(-1, 3, 4)
+        return cls(root, frames, intrinsics, right, depth, poses)
+
+
+def find_scenes(root: str | Path) -> list[Path]:
+    """Scene folders under ``root`` (folders holding ``left/``), or ``root`` itself if it is one."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    if (root / "left").is_dir():
+        return [root]
+    scenes = sorted(p for p in root.iterdir() if (p / "left").is_dir())
+    if not scenes:
+        raise FileNotFoundError(f"{root}: no scene folders (folders with a left/ subfolder) found")
+    return scenes
+
+
+class FolderDataset(Dataset):
+    """Samples for self-supervised training and evaluation (see the module docstring for keys).
+
+    Args:
+        root: a folder of scenes, or one scene folder.
+        height: network input height (multiple of 32).
+        width: network input width (multiple of 32).
+        temporal_offsets: neighbouring frames to return, e.g. (-1, 1); () for none.
+        stereo: return the other camera's frame; every scene must have right/ and a baseline.
+        augment: random colour jitter and horizontal flip.
+        cache: keep decoded images in memory (small data sets, single-process loading).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        height: int,
+        width: int,
+        temporal_offsets: tuple[int, ...] = (),
+        stereo: bool = False,
+        augment: bool = False,
+        cache: bool = False,
+    ) -> None:
+        from selfdepth.data.synthetic import check_size
+
+        check_size(width, height)
+        self.height, self.width = height, width
+        self.temporal_offsets = tuple(int(o) for o in temporal_offsets)
+        if 0 in self.temporal_offsets:
+            raise ValueError(f"temporal_offsets {self.temporal_offsets} must not contain 0 (the target itself)")
+        self.stereo, self.augment = stereo, augment
+        self.scenes = [FolderScene.open(p) for p in find_scenes(root)]
+        for scene in self.scenes:
+            if stereo and (scene.right is None or scene.intrinsics.baseline is None):
+                raise ValueError(f"scene {scene.root}: stereo needs a right/ folder and a baseline in the intrinsics")
+        lo = min(self.temporal_offsets, default=0)
+        hi = max(self.temporal_offsets, default=0)
+        self.index = [
+            (s, i) for s, scene in enumerate(self.scenes) for i in range(max(0, -lo), len(scene.frames) - max(0, hi))
+        ]
+        if not self.index:
+            raise ValueError(f"{root}: no frame has all of the neighbours {self.temporal_offsets}")
+        self._cache: dict[Path, np.ndarray] | None = {} if cache else None
+        self._jitter = ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _image(self, path: Path) -> torch.Tensor:
+        """(3, H, W) float in [0, 1], resized to the network size."""
+        if self._cache is not None and path in self._cache:
+            array = self._cache[path]
+        else:
+            array = load_image(path)
+            if array.shape[:2] != (self.height, self.width):
+                array = np.asarray(Image.fromarray(array).resize((self.width, self.height), Image.BILINEAR))
+            if self._cache is not None:
+                self._cache[path] = array
+        return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
+
+    def intrinsics_pyramid(self, intrinsics: Intrinsics, flip: bool) -> torch.Tensor:
+        """(4, 3, 3) camera matrices at scales 0-3 of the network size."""
+        mats = []
+        for s in range(NUM_SCALES):
+            k = intrinsics.resized(self.width >> s, self.height >> s)
+            cx = (self.width >> s) - 1 - k.cx if flip else k.cx
+            mats.append([[k.fx, 0.0, cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
+        return torch.tensor(mats, dtype=torch.float32)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        s, i = self.index[item]
+        scene = self.scenes[s]
+        flip = self.augment and random.random() < 0.5
+        sample: dict[str, torch.Tensor] = {"image": self._image(scene.frames[i])}
+        if self.temporal_offsets:
+            sample["temporal"] = torch.stack([self._image(scene.frames[i + o]) for o in self.temporal_offsets])
+        if self.stereo:
+            assert scene.right is not None
+            sample["stereo"] = self._image(scene.right[i])
+            sample["stereo_sign"] = torch.tensor(-1.0 if flip else 1.0)
+        if flip:
+            for key in ("image", "temporal", "stereo"):
+                if key in sample:
+                    sample[key] = sample[key].flip(-1)
+
+        # Colour jitter with one set of parameters for every frame of the sample.
+        jitter = self._jitter_fn() if self.augment else None
+        sample["image_aug"] = jitter(sample["image"]) if jitter else sample["image"]
+        if "temporal" in sample:
+            sample["temporal_aug"] = torch.stack([jitter(f) for f in sample["temporal"]]) if jitter else sample["temporal"]
+
+        sample["K"] = self.intrinsics_pyramid(scene.intrinsics, flip)
+        if scene.depth is not None:
+            depth = torch.from_numpy(load_depth(scene.depth[i]))[None]
+            sample["depth_gt"] = depth.flip(-1) if flip else depth
+        if scene.poses is not None and self.temporal_offsets:
+            rel = [np.linalg.inv(scene.poses[i + o]) @ scene.poses[i] for o in self.temporal_offsets]
+            if flip:
+                rel = [_FLIP @ r @ _FLIP for r in rel]
+            sample["pose_gt"] = torch.tensor(np.stack(rel), dtype=torch.float32)
+        return sample
+
+    def _jitter_fn(self):
+        """A colour jitter with freshly drawn parameters, applied identically to each frame."""
+        j = self._jitter
+        order, b, c, s, h = ColorJitter.get_params(j.brightness, j.contrast, j.saturation, j.hue)
+        ops = {0: (TF.adjust_brightness, b), 1: (TF.adjust_contrast, c), 2: (TF.adjust_saturation, s), 3: (TF.adjust_hue, h)}
+
+        def apply(img: torch.Tensor) -> torch.Tensor:
+            for k in order.tolist():
+                fn, value = ops[k]
+                img = fn(img, value)
+            return img
+
+        return apply

@@ -1,0 +1,154 @@
+"""Reading images, depth maps and intrinsics, with errors that name the file and the problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["Intrinsics", "load_image", "load_depth", "load_intrinsics", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read a colour image.
+
+    Args:
+        path: image file; RGB, or RGBA whose alpha is dropped.
+
+    Returns:
+        (H, W, 3) uint8 array.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a decodable image, or not a colour image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode not in ("RGB", "RGBA", "P"):
+                raise ValueError(f"{path}: expected an RGB colour image, got mode {mode!r} (grey-level or other)")
+            image = np.array(im.convert("RGB"))  # a writable copy
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"{path}: cannot decode image (corrupt or not an image): {err}") from None
+    return image
+
+
+def load_depth(path: str | Path) -> np.ndarray:
+    """Read a ground-truth depth map: float ``.npy`` in metres, or 16-bit ``.png`` in millimetres.
+
+    Returns:
+        (H, W) float32 depth in metres; 0 marks invalid pixels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"depth map not found: {path}")
+    try:
+        if path.suffix == ".npy":
+            depth = np.load(path, allow_pickle=False)
+        else:
+            with Image.open(path) as im:
+                depth = np.asarray(im, dtype=np.float32) / 1000.0
+    except (ValueError, OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"{path}: cannot read depth map: {err}") from None
+    if depth.ndim != 2:
+        raise ValueError(f"{path}: depth map must be 2-D (H, W), got shape {depth.shape}")
+    return np.nan_to_num(depth.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels at a stated resolution, plus an optional stereo baseline.
+
+    Pixel centres are at integer coordinates: the top-left pixel's centre is (0, 0).
+
+    Attributes:
+        fx: focal length along x, pixels.
+        fy: focal length along y, pixels.
+        cx: principal point x, pixels.
+        cy: principal point y, pixels.
+        width: image width these values refer to.
+        height: image height these values refer to.
+        baseline: distance to the right camera in metres, if there is one.
+    """
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+    baseline: float | None = None
+
+    def matrix(self) -> np.ndarray:
+        """(3, 3) float64 camera matrix."""
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
+
+    def resized(self, width: int, height: int) -> Intrinsics:
+        """Intrinsics of the same camera after resizing the image to ``width x height``.
+
+        With pixel centres at integers, ``u' + 0.5 = (u + 0.5) * s``.
+        """
+        sx, sy = width / self.width, height / self.height
+        return Intrinsics(
+            self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, width, height,
+            self.baseline,
+        )
+
+
+def load_intrinsics(path: str | Path, width: int | None = None, height: int | None = None) -> Intrinsics:
+    """Read intrinsics from YAML or JSON: ``fx, fy, cx, cy`` or a 3x3 ``K``, in pixels.
+
+    ``width``/``height`` keys in the file state the resolution the values refer
+    to; otherwise the caller's ``width``/``height`` (the images' own size) are
+    used. An optional ``baseline`` (metres) enables stereo.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unparsable, missing keys, or values that cannot fit the image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"intrinsics file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML/JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with fx, fy, cx, cy or K, got {type(data).__name__}")
+    try:
+        if "K" in data:
+            K = np.asarray(data["K"], dtype=np.float64)
+            if K.shape != (3, 3):
+                raise ValueError(f"{path}: K must be 3x3, got shape {K.shape}")
+            fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+        else:
+            missing = [k for k in ("fx", "fy", "cx", "cy") if k not in data]
+            if missing:
+                raise ValueError(f"{path}: missing keys {missing}; give fx, fy, cx, cy or a 3x3 K (pixels)")
+            fx, fy, cx, cy = (float(data[k]) for k in ("fx", "fy", "cx", "cy"))
+        w = int(data.get("width", width or 0))
+        h = int(data.get("height", height or 0))
+        baseline = data.get("baseline")
+        baseline = None if baseline is None else float(baseline)
+    except (TypeError, ValueError) as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: malformed intrinsics: {err}") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"{path}: image size unknown; add width and height keys")
+    if not (fx > 0 and fy > 0):
+        raise ValueError(f"{path}: focal lengths must be positive, got fx={fx}, fy={fy}")
+    if not (0 <= cx < w and 0 <= cy < h):
+        raise ValueError(f"{path}: principal point ({cx}, {cy}) lies outside the {w}x{h} image")
+    if baseline is not None and not baseline > 0:
+        raise ValueError(f"{path}: baseline must be positive metres, got {baseline}")
+    return Intrinsics(float(fx), float(fy), float(cx), float(cy), w, h, baseline)

@@ -1,0 +1,140 @@
+"""The renderer, its intrinsics and its poses agree: warping with the true geometry reconstructs each view."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from selfdepth.data.synthetic import (
+    BASELINE,
+    Camera,
+    kitti_like_intrinsics,
+    make_scene,
+    render_view,
+    synthesize,
+)
+from selfdepth.geometry import backproject, pixels_to_grid, project, warp
+
+
+def _covisible(depth_t: np.ndarray, depth_s: np.ndarray, K: np.ndarray, T: np.ndarray) -> torch.Tensor:
+    """Target pixels with valid depth that land inside the source and are not occluded there."""
+    h, w = depth_t.shape
+    d_t = torch.from_numpy(depth_t)[None, None].double()
+    Kt = torch.from_numpy(K)[None]
+    pts = backproject(d_t, torch.linalg.inv(Kt))
+    pixels, z = project(pts, Kt, torch.from_numpy(T)[None])
+    grid = pixels_to_grid(pixels, h, w)
+    d_s = F.grid_sample(torch.from_numpy(depth_s)[None, None].double(), grid, mode="nearest", align_corners=False)
+    inside = (grid.abs() <= 0.99).all(-1)
+    agree = (d_s[0, 0] - z.reshape(h, w)).abs() < 0.01 * z.reshape(h, w)
+    return (d_t[0, 0] > 0) & inside[0] & agree & (d_s[0, 0] > 0)
+
+
+def _warp_error(target: np.ndarray, source: np.ndarray, depth_t: np.ndarray, K: np.ndarray, T: np.ndarray, mask) -> float:
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].double()  # noqa: E731
+    Kt = torch.from_numpy(K)[None]
+    warped, _ = warp(to_t(source), torch.from_numpy(depth_t)[None, None].double(), Kt, torch.linalg.inv(Kt), torch.from_numpy(T)[None])
+    err = (warped - to_t(target)).abs().mean(1)[0]
+    return float(err[mask].mean())
+
+
+@pytest.fixture(scope="module")
+def scene_and_camera():
+    camera = Camera(kitti_like_intrinsics(416, 128), 416, 128)
+    return make_scene(3, 6), camera
+
+
+def test_stereo_warp_with_true_depth_reconstructs_left(scene_and_camera):
+    scene, camera = scene_and_camera
+    pose_l = scene.poses[2]
+    pose_r = pose_l.copy()
+    pose_r[:3, 3] += pose_l[:3, :3] @ np.array([BASELINE, 0, 0])
+    left, depth_l = render_view(scene, pose_l, camera)
+    right, depth_r = render_view(scene, pose_r, camera)
+    T = np.eye(4)
+    T[0, 3] = -BASELINE  # left camera frame -> right camera frame
+    mask = _covisible(depth_l, depth_r, camera.K, T)
+    assert mask.float().mean() > 0.6, "most pixels should be visible in both views"
+    err = _warp_error(left, right, depth_l, camera.K, T, mask)
+    assert err < 0.02, f"stereo warp MAE {err:.4f}"
+    # And a wrong baseline does not: the test can fail.
+    T_bad = T.copy()
+    T_bad[0, 3] = -2 * BASELINE
+    assert _warp_error(left, right, depth_l, camera.K, T_bad, mask) > 2 * err
+
+
+def test_temporal_warp_with_true_pose_reconstructs_target(scene_and_camera):
+    scene, camera = scene_and_camera
+    i = next(k for k in range(1, 5) if np.linalg.norm(scene.poses[k + 1, :3, 3] - scene.poses[k, :3, 3]) > 0.4)
+    target, depth_t = render_view(scene, scene.poses[i], camera)
+    source, depth_s = render_view(scene, scene.poses[i + 1], camera)
+    T = np.linalg.inv(scene.poses[i + 1]) @ scene.poses[i]  # target camera -> source camera
+    mask = _covisible(depth_t, depth_s, camera.K, T)
+    assert mask.float().mean() > 0.6
+    err = _warp_error(target, source, depth_t, camera.K, T, mask)
+    assert err < 0.02, f"temporal warp MAE {err:.4f}"
+    assert _warp_error(target, source, depth_t, camera.K, np.eye(4), mask) > 2 * err
+
+
+def test_scene_has_static_frames_and_plausible_motion():
+    moves = []
+    for seed in range(6):
+        poses = make_scene(seed, 30).poses
+        moves.append(np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1))
+    moves = np.concatenate(moves)
+    assert (moves < 0.25).any(), "some frames must not move, for auto-masking"
+    moving = moves[moves > 0.25]
+    assert moving.min() > 0.4 and moving.max() < 1.3
+
+
+def test_depth_range_and_sky(scene_and_camera):
+    scene, camera = scene_and_camera
+    image, depth = render_view(scene, scene.poses[0], camera)
+    assert image.shape == (128, 416, 3) and depth.shape == (128, 416)
+    assert 0 <= image.min() and image.max() <= 1
+    sky = depth == 0
+    assert 0.001 < sky.mean() < 0.4 and sky[:10].mean() > sky[-10:].mean()  # sky is at the top
+    valid = depth[~sky]
+    assert valid.min() > 1.0 and np.median(valid) < 60
+    # The bottom row sees the road ahead: depth = height / tan(angle below the horizon).
+    assert np.median(depth[-1, 150:250]) == pytest.approx(1.65 * camera.K[1, 1] / (127 - camera.K[1, 2]), rel=0.05)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_is_byte_identical_and_different_seeds_differ(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    synthesize(a, 1, 3, 128, 64, seed=5, sheet=False)
+    synthesize(b, 1, 3, 128, 64, seed=5, workers=2, sheet=False)
+    synthesize(c, 1, 3, 128, 64, seed=6, sheet=False)
+    da, db, dc = _digest(a), _digest(b), _digest(c)
+    assert da == db
+    assert da.keys() == dc.keys()
+    differs = [k for k in da if k.endswith(".png") and da[k] != dc[k]]
+    assert len(differs) == 6
+
+
+def test_layout_and_contact_sheet(tmp_path):
+    synthesize(tmp_path, 2, 3, 128, 64, seed=1)
+    scene = tmp_path / "scene_0000"
+    for sub in ("left", "right"):
+        assert sorted(p.name for p in (scene / sub).iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    assert np.load(scene / "depth" / "000000.npy").dtype == np.float32
+    assert np.loadtxt(scene / "poses.txt").shape == (3, 12)
+    from PIL import Image
+
+    with Image.open(tmp_path / "contact_sheet.png") as im:
+        assert im.size == (256, 128)  # two rows of (image | depth)
+
+
+@pytest.mark.parametrize("size", [(100, 64), (128, 50)])
+def test_size_not_multiple_of_32_explains(tmp_path, size):
+    with pytest.raises(ValueError, match="multiple of 32.*downsamples"):
+        synthesize(tmp_path, 1, 3, *size)

@@ -178,7 +178,7 @@ class FolderDataset(Dataset):
         else:
             array = load_image(path)
             if array.shape[:2] != (self.height, self.width):
-                array = np.asarray(Image.fromarray(array).resize((self.width, self.height), Image.BILINEAR))
+                array = np.array(Image.fromarray(array).resize((self.width, self.height), Image.BILINEAR))
             if self._cache is not None:
                 self._cache[path] = array
         return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)

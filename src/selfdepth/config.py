@@ -1,0 +1,188 @@
+"""Typed configuration, grouped by concern, loaded from YAML presets with ``section.key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+__all__ = ["DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "Config", "load_config", "MODES"]
+
+MODES = ("stereo", "mono", "mono+stereo")
+
+
+@dataclass
+class DataConfig:
+    """Where the frames come from and how they are fed."""
+
+    train: str = "data/synth_train"  # training data: a folder of scenes in the selfdepth layout
+    test: str | None = None  # held-out data with depth/ for evaluation
+    height: int = 128  # network input height, multiple of 32
+    width: int = 416  # network input width, multiple of 32
+    augment: bool = True  # colour jitter and horizontal flips while training
+    cache_images: bool = True  # keep decoded frames in memory (small data sets)
+    num_workers: int = 0  # DataLoader worker processes
+
+
+@dataclass
+class ModelConfig:
+    """The networks."""
+
+    pretrained_encoder: str | None = None  # local torchvision resnet18 .pth; None = random init
+    min_depth: float = 0.1  # network depth units (see geometry.py on the stereo scale)
+    max_depth: float = 100.0  # network depth units
+    scales: int = 4  # disparity outputs used by the loss
+
+
+@dataclass
+class LossConfig:
+    """The self-supervised objective."""
+
+    ssim_weight: float = 0.85  # weight of (1 - SSIM) / 2 against the pixel loss
+    pixel_loss: str = "l1"  # per-pixel loss of the residual, see losses/robust.py
+    smoothness_weight: float = 1e-3  # edge-aware smoothness weight, divided by 2^scale
+    min_reprojection: bool = True  # per-pixel minimum over source views (else the mean)
+    automask: bool = True  # mask pixels the unwarped source already explains
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation and the run."""
+
+    mode: str = "stereo"  # stereo | mono | mono+stereo
+    temporal_offsets: tuple[int, ...] = (-1, 1)  # neighbouring frames used in mono modes
+    batch_size: int = 8  # images per step (per device)
+    lr: float = 1e-4  # Adam learning rate
+    lr_decay_at: float = 0.75  # fraction of max_steps after which the rate drops
+    lr_decay: float = 0.1  # factor of that drop
+    max_steps: int = 1000  # optimisation steps
+    max_minutes: float | None = None  # wall-clock budget; stops early when reached
+    seed: int = 0  # seeds weights, sampling and augmentation
+    out_dir: str = "runs/default"  # checkpoints, logs and the loss curve go here
+    checkpoint_every: int = 100  # steps between checkpoints (last.ckpt is always kept)
+    log_every: int = 10  # steps between logged scalars
+    image_every: int = 200  # steps between TensorBoard image panels
+    accelerator: str = "auto"  # cpu | gpu | auto
+    devices: str = "1"  # devices per node, e.g. 2 or "auto"
+    num_nodes: int = 1  # machines taking part in DDP
+    strategy: str = "auto"  # auto | ddp | ddp_spawn ...
+    precision: str = "32-true"  # Lightning precision, e.g. bf16-mixed on GPUs
+    progress_bar: bool = True  # show a progress bar
+
+
+@dataclass
+class Config:
+    """Everything a run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML- and checkpoint-safe)."""
+        out = dataclasses.asdict(self)
+        out["train"]["temporal_offsets"] = list(self.train.temporal_offsets)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> Config:
+        """Build from a nested dict; unknown keys raise ValueError naming the nearest valid one."""
+        config = cls()
+        for section, values in (data or {}).items():
+            _set(config, section, values, source)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise ValueError for values that cannot work."""
+        if self.train.mode not in MODES:
+            raise ValueError(f"train.mode must be one of {MODES}, got {self.train.mode!r}")
+        if self.data.height % 32 or self.data.width % 32:
+            raise ValueError(
+                f"data size {self.data.width}x{self.data.height} is not a multiple of 32 (the encoder downsamples 5 times)"
+            )
+        if 0 in self.train.temporal_offsets or not self.train.temporal_offsets:
+            raise ValueError(f"train.temporal_offsets must be non-zero offsets, got {self.train.temporal_offsets}")
+        if not 1 <= self.model.scales <= 4:
+            raise ValueError(f"model.scales must be 1-4, got {self.model.scales}")
+
+    @property
+    def uses_stereo(self) -> bool:
+        return "stereo" in self.train.mode
+
+    @property
+    def uses_temporal(self) -> bool:
+        return "mono" in self.train.mode
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(valid)}"
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Convert a YAML/CLI value to the field's declared type."""
+    text = str(kind)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ValueError(f"{where}: may not be empty")
+    try:
+        if "tuple" in text:
+            items = value if isinstance(value, (list, tuple)) else yaml.safe_load(f"[{str(value).strip('[]()')}]")
+            return tuple(int(v) for v in items)
+        if text.startswith("bool") or kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(f"not a boolean: {value!r}")
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if kind is int or text.startswith("int"):
+            return int(value)
+        if kind is float or text.startswith("float"):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: cannot use {value!r}: {err}") from None
+
+
+def _set(config: Config, section: str, values: Any, source: str) -> None:
+    sections = [f.name for f in dataclasses.fields(config)]
+    if section not in sections:
+        raise ValueError(f"{source}: unknown section {section!r}{_suggest(section, sections)}")
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: section {section!r} must be a mapping, got {values!r}")
+    group = getattr(config, section)
+    hints = get_type_hints(type(group))
+    for key, value in values.items():
+        if key not in hints:
+            valid = [f"{section}.{k}" for k in hints]
+            raise ValueError(f"{source}: unknown key {section}.{key}{_suggest(f'{section}.{key}', valid)}")
+        setattr(group, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML preset (or the defaults) and apply ``section.key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML: {err}") from None
+    config = Config.from_dict(data, str(path or "defaults"))
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ValueError(f"override {item!r} must look like section.key=value, e.g. train.lr=2e-4")
+        section, name = key.split(".", 1)
+        _set(config, section, {name: yaml.safe_load(value) if value else None}, "override")
+    config.validate()
+    return config

@@ -1,0 +1,140 @@
+"""The seven standard depth metrics, and evaluation of a checkpoint on held-out data with ground truth.
+
+Stereo-trained models are scored in true metres (no scaling). Mono-trained
+models only know depth up to scale, so each prediction is median-scaled to
+its ground truth, and the ratios' mean and std are reported (a small std means
+the model's scale is consistent). A constant-depth prediction, median-scaled
+the same way, is scored alongside as the trivial baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from selfdepth.data.folder import FolderDataset
+from selfdepth.predict import DepthModel
+
+__all__ = ["METRICS", "depth_metrics", "evaluate", "evaluate_to_files", "format_table"]
+
+METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
+
+
+def depth_metrics(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """AbsRel, SqRel, RMSE, RMSElog and the δ < 1.25^k accuracies of valid pixels.
+
+    Args:
+        gt: (N,) positive ground-truth depths.
+        pred: (N,) positive predicted depths.
+    """
+    if gt.shape != pred.shape or gt.size == 0:
+        raise ValueError(f"need equal, non-empty shapes, got gt {gt.shape} and pred {pred.shape}")
+    thresh = np.maximum(gt / pred, pred / gt)
+    return {
+        "abs_rel": float(np.mean(np.abs(gt - pred) / gt)),
+        "sq_rel": float(np.mean((gt - pred) ** 2 / gt)),
+        "rmse": float(np.sqrt(np.mean((gt - pred) ** 2))),
+        "rmse_log": float(np.sqrt(np.mean((np.log(gt) - np.log(pred)) ** 2))),
+        "a1": float(np.mean(thresh < 1.25)),
+        "a2": float(np.mean(thresh < 1.25**2)),
+        "a3": float(np.mean(thresh < 1.25**3)),
+    }
+
+
+def _score(gt: np.ndarray, pred: np.ndarray, median_scale: bool, min_depth: float, max_depth: float):
+    """Metrics of one image, and the median ratio used (1.0 when not scaling)."""
+    mask = (gt > min_depth) & (gt < max_depth)
+    g, p = gt[mask], pred[mask]
+    ratio = float(np.median(g) / np.median(p)) if median_scale else 1.0
+    return depth_metrics(g, np.clip(p * ratio, min_depth, max_depth)), ratio
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
+
+
+def evaluate(
+    model: DepthModel,
+    root: str | Path,
+    median_scaling: bool | None = None,
+    min_depth: float = 1e-3,
+    max_depth: float = 80.0,
+    flip_tta: bool = False,
+    batch_size: int = 8,
+) -> dict:
+    """Score ``model`` on every frame with ground truth under ``root``.
+
+    Args:
+        model: the trained model.
+        root: held-out data in the selfdepth folder layout, with depth/.
+        median_scaling: None = scale only models that are not metric.
+        min_depth: ground truth at or below this is ignored (metres).
+        max_depth: depth cap in metres (80 m as on KITTI).
+        flip_tta: average with the prediction on the mirrored image.
+
+    Returns:
+        ``{"model": metrics, "constant": metrics, "median_scaling": bool,
+        "scale_ratio": {"mean", "std"}, "images": N}`` (and ``"model_median_scaled"``
+        for metric models).
+    """
+    if median_scaling is None:
+        median_scaling = not model.metric
+    data = FolderDataset(root, model.height, model.width)
+    if data.scenes[0].depth is None:
+        raise ValueError(f"{root}: evaluation needs ground truth (a depth/ folder per scene)")
+    rows, rows_median, rows_const, ratios = [], [], [], []
+    for start in range(0, len(data), batch_size):
+        samples = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+        images = torch.stack([s["image"] for s in samples])
+        gts = [s["depth_gt"][0].numpy() for s in samples]
+        depth = model.depth(images, flip_tta)
+        for gt, d in zip(gts, depth):
+            pred = F.interpolate(d[None], gt.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+            metrics, ratio = _score(gt, pred, median_scaling, min_depth, max_depth)
+            rows.append(metrics)
+            ratios.append(ratio)
+            if model.metric:
+                rows_median.append(_score(gt, pred, True, min_depth, max_depth)[0])
+            rows_const.append(_score(gt, np.ones_like(gt), True, min_depth, max_depth)[0])
+    result = {
+        "model": _mean(rows),
+        "constant": _mean(rows_const),
+        "median_scaling": median_scaling,
+        "metric_model": model.metric,
+        "scale_ratio": {"mean": float(np.mean(ratios)), "std": float(np.std(ratios))},
+        "images": len(rows),
+        "max_depth": max_depth,
+    }
+    if rows_median:
+        result["model_median_scaled"] = _mean(rows_median)
+    return result
+
+
+def format_table(rows: dict[str, dict[str, float]]) -> str:
+    """A fixed-width table: one row per named metrics dict."""
+    width = max(len(name) for name in rows) + 2
+    lines = [" " * width + "".join(f"{m:>10}" for m in METRICS)]
+    for name, metrics in rows.items():
+        lines.append(f"{name:<{width}}" + "".join(f"{metrics[m]:>10.4f}" for m in METRICS))
+    return "\n".join(lines)
+
+
+def evaluate_to_files(checkpoint: str | Path, root: str | Path, out: str | Path | None = None, **kwargs) -> dict:
+    """Evaluate a checkpoint, print the table and write the JSON (``out``)."""
+    model = DepthModel.load(checkpoint)
+    result = evaluate(model, root, **kwargs)
+    rows = {"model" + (" (metric)" if not result["median_scaling"] else " (median-scaled)"): result["model"]}
+    if "model_median_scaled" in result:
+        rows["model (median-scaled)"] = result["model_median_scaled"]
+    rows["constant (median-scaled)"] = result["constant"]
+    print(format_table(rows))
+    if result["median_scaling"]:
+        print(f"scale ratio: mean {result['scale_ratio']['mean']:.3f}, std {result['scale_ratio']['std']:.3f}")
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,72 @@
+"""ResNet18 encoder from torchvision, returning features at five scales."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torchvision.models import resnet18
+
+__all__ = ["ResnetEncoder", "load_imagenet_weights", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+# Monodepth2's input normalisation, kept so its released weights import unchanged.
+IMAGENET_MEAN = 0.45
+IMAGENET_STD = 0.225
+
+
+def load_imagenet_weights(path: str | Path) -> dict[str, Tensor]:
+    """Read torchvision's ResNet18 ImageNet state dict (e.g. ``resnet18-f37072fd.pth``) from a local file.
+
+    Nothing is ever downloaded: selfdepth runs where model hubs are unreachable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained encoder weights not found: {path} (download torchvision's resnet18-f37072fd.pth "
+            "yourself, or leave model.pretrained_encoder empty to start from random weights)"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
+        raise ValueError(f"{path}: cannot read as a torch state dict (truncated or corrupt?): {err}") from None
+    if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.1.bn2.weight" not in state:
+        raise ValueError(f"{path}: not a torchvision ResNet18 state dict (no conv1.weight / layer4.1.bn2.weight)")
+    return state
+
+
+class ResnetEncoder(nn.Module):
+    """torchvision ResNet18 without its classifier.
+
+    Args:
+        num_input_images: images stacked along channels (1 for depth, 2 for pose).
+        weights: optional path to torchvision's ResNet18 ImageNet weights. For
+            stacked inputs the first conv's weights are repeated and divided by
+            ``num_input_images``, so the response to identical frames is unchanged.
+    """
+
+    num_ch_enc = (64, 64, 128, 256, 512)
+
+    def __init__(self, num_input_images: int = 1, weights: str | Path | None = None) -> None:
+        super().__init__()
+        net = resnet18(weights=None)
+        if num_input_images != 1:
+            net.conv1 = nn.Conv2d(3 * num_input_images, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        if weights is not None:
+            state = load_imagenet_weights(weights)
+            state["conv1.weight"] = state["conv1.weight"].repeat(1, num_input_images, 1, 1) / num_input_images
+            net.load_state_dict(state)
+        del net.fc  # the classifier is unused; dropping it keeps checkpoints free of it
+        self.net = net
+        self.num_input_images = num_input_images
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """(B, 3*n, H, W) images in [0, 1] -> features at 1/2, 1/4, 1/8, 1/16, 1/32 of the input size."""
+        n = self.net
+        x = (x - IMAGENET_MEAN) / IMAGENET_STD
+        f0 = n.relu(n.bn1(n.conv1(x)))
+        f1 = n.layer1(n.maxpool(f0))
+        f2 = n.layer2(f1)
+        f3 = n.layer3(f2)
+        f4 = n.layer4(f3)
+        return [f0, f1, f2, f3, f4]

@@ -1,0 +1,45 @@
+"""Command-line smoke runs: synth, train, evaluate, predict, and their error messages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from selfdepth.cli import main
+
+
+def test_synth_train_evaluate_predict(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["synth", "--out", str(data), "--scenes", "2", "--frames-per-scene", "3", "--size", "64x64", "--seed", "3"]) == 0
+    assert (data / "contact_sheet.png").exists()
+    run = tmp_path / "run"
+    args = ["train", "--set", f"data.train={data}", "--set", "data.height=64", "--set", "data.width=64",
+            "--set", "train.max_steps=2", "--set", "train.batch_size=2", "--set", f"train.out_dir={run}",
+            "--set", "train.progress_bar=false"]
+    assert main(args) == 0
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert ckpt.exists()
+    metrics = tmp_path / "metrics.json"
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(metrics)]) == 0
+    result = json.loads(metrics.read_text())
+    assert result["images"] == 6 and not result["median_scaling"] and 0 < result["model"]["abs_rel"]
+    assert "abs_rel" in capsys.readouterr().out
+    assert main(["predict", str(data / "scene_0000" / "left" / "000001.png"), "--checkpoint", str(ckpt),
+                 "--out", str(tmp_path / "pred")]) == 0
+    assert np.load(tmp_path / "pred" / "000001_depth.npy").shape == (64, 64)
+
+
+def test_errors_are_one_line_messages(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path), "--size", "100x64"]) == 2
+    assert "multiple of 32" in capsys.readouterr().err
+    assert main(["train", "--set", "train.lr_rate=1"]) == 2
+    assert "did you mean 'train.lr" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "x.png"), "--checkpoint", str(tmp_path / "none.ckpt")]) == 2
+    assert "none.ckpt" in capsys.readouterr().err
+
+
+def test_bad_size_argument():
+    with pytest.raises(SystemExit):
+        main(["synth", "--out", "x", "--size", "big"])

@@ -19,7 +19,7 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three scenes of 4 frames at 64x64, for fast training tests."""
+    """Three scenes of 4 frames at 128x64, for fast training tests."""
     root = tmp_path_factory.mktemp("tiny")
-    synthesize(root, scenes=3, frames_per_scene=4, width=64, height=64, seed=7, sheet=False)
+    synthesize(root, scenes=3, frames_per_scene=4, width=128, height=64, seed=7, sheet=False)
     return root

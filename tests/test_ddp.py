@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
             torch.save(pl_module.state_dict(), f"{sys.argv[2]}/rank{trainer.global_rank}.pt")
 
     root, out = sys.argv[1], sys.argv[2]
-    config = load_config(None, [f"data.train={root}", "data.height=64", "data.width=64", "train.batch_size=2",
+    config = load_config(None, [f"data.train={root}", "data.height=64", "data.width=128", "train.batch_size=2",
                                 "train.max_steps=3", f"train.out_dir={out}/run", "train.progress_bar=false",
                                 "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp",
                                 "train.mode=mono+stereo"])

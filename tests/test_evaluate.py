@@ -23,7 +23,9 @@ def test_known_values():
     assert m["sq_rel"] == pytest.approx(np.mean(gt))  # (2g - g)^2 / g = g
     assert m["rmse"] == pytest.approx(np.sqrt(np.mean(gt**2)))
     assert m["rmse_log"] == pytest.approx(np.log(2))
-    assert (m["a1"], m["a2"], m["a3"]) == (0.0, 0.0, 1.0)  # ratio 2: above 1.25, 1.5625; below 1.953
+    assert (m["a1"], m["a2"], m["a3"]) == (0.0, 0.0, 0.0)  # ratio 2 is above 1.25, 1.5625 and 1.953
+    m = depth_metrics(gt, 1.5 * gt)
+    assert (m["a1"], m["a2"], m["a3"]) == (0.0, 1.0, 1.0)  # ratio 1.5 is above 1.25, below 1.5625
 
 
 def test_median_scaling_recovers_the_scale_and_cap_applies():

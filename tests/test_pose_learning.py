@@ -55,6 +55,12 @@ def test_pose_net_learns_true_motion_with_true_depth(tmp_path):
             optimizer.step()
             step += 1
 
+    batch = next(iter(DataLoader(train, batch_size=len(train))))
+    with torch.no_grad():
+        p2 = model.pose.eval().transforms(batch["image"], batch["temporal"], offsets).flatten(0, 1)
+    t2 = batch["pose_gt"].flatten(0, 1)
+    print("train rot err", _rotation_deg(p2[:, :3, :3].transpose(1, 2) @ t2[:, :3, :3]).mean())
+    print("true rot", _rotation_deg(t2[:, :3, :3]).mean())
     batch = next(iter(DataLoader(test, batch_size=len(test))))
     with torch.no_grad():
         pred = model.pose.eval().transforms(batch["image"], batch["temporal"], offsets).flatten(0, 1)

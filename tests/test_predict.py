@@ -16,7 +16,7 @@ from selfdepth.train import fit
 @pytest.fixture(scope="module")
 def checkpoint(tiny_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("ckpt")
-    config = load_config(None, [f"data.train={tiny_root}", "data.height=64", "data.width=64", "train.max_steps=2",
+    config = load_config(None, [f"data.train={tiny_root}", "data.height=64", "data.width=128", "train.max_steps=2",
                                 "train.batch_size=2", f"train.out_dir={out}", "train.progress_bar=false"])
     return fit(config)
 
@@ -40,9 +40,9 @@ def test_stereo_model_is_metric(checkpoint):
 def test_predict_paths_writes_outputs(checkpoint, tiny_root, tmp_path):
     written = predict_paths([tiny_root / "scene_0000" / "left"], checkpoint, tmp_path)
     assert len(written) == 4
-    assert np.load(written[0]).shape == (64, 64)
+    assert np.load(written[0]).shape == (64, 128)
     with Image.open(tmp_path / "000000_disp.png") as im:
-        assert im.size == (64, 64) and im.mode == "RGB"
+        assert im.size == (128, 64) and im.mode == "RGB"
 
 
 def test_truncated_checkpoint(checkpoint, tmp_path):

@@ -24,7 +24,7 @@ def _config(root: Path, out: Path, *extra: str):
         [
             f"data.train={root}",
             "data.height=64",
-            "data.width=64",
+            "data.width=128",
             "data.augment=false",
             "train.batch_size=4",
             f"train.out_dir={out}",
@@ -42,15 +42,15 @@ def _losses(out: Path) -> list[tuple[int, float]]:
 
 @pytest.mark.parametrize("mode", ["stereo", "mono", "mono+stereo"])
 def test_twenty_steps_lower_the_loss(tiny_root, tmp_path, mode):
-    config = _config(tiny_root, tmp_path, f"train.mode={mode}", "train.max_steps=20", "train.lr=5e-4",
+    config = _config(tiny_root, tmp_path, f"train.mode={mode}", "train.max_steps=20", "train.lr=3e-4",
                      "train.checkpoint_every=1000")
     dataset = make_dataset(config)
     batch = {k: v for k, v in torch.utils.data.default_collate([dataset[i] for i in range(4)]).items()}
 
     def loss_of(model: SelfDepth) -> float:
         torch.manual_seed(0)  # same auto-mask tie-breaking noise
-        with torch.no_grad():
-            return float(model.eval().compute_loss(batch)[0])
+        with torch.no_grad():  # train mode: batch-norm uses batch statistics, as during training
+            return float(model.train().compute_loss(batch)[0])
 
     torch.manual_seed(config.train.seed)
     before = loss_of(SelfDepth(config.to_dict(), 0.54))
@@ -88,7 +88,7 @@ def test_training_survives_a_kill(tiny_root, tmp_path):
     """SIGKILL mid-run leaves a loadable checkpoint, and --resume carries on from it."""
     out = tmp_path / "run"
     args = [sys.executable, "-m", "selfdepth.cli", "train", "--set", f"data.train={tiny_root}", "--set", "data.height=64",
-            "--set", "data.width=64", "--set", "train.batch_size=2", "--set", f"train.out_dir={out}",
+            "--set", "data.width=128", "--set", "train.batch_size=2", "--set", f"train.out_dir={out}",
             "--set", "train.checkpoint_every=1", "--set", "train.max_steps=100000", "--set", "train.progress_bar=false"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = out / "checkpoints" / "last.ckpt"
@@ -102,3 +102,4 @@ def test_training_survives_a_kill(tiny_root, tmp_path):
     resumed = subprocess.run(args[:-4] + ["--set", f"train.max_steps={step + 2}", "--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_checkpoint(last)["global_step"] == step + 2
+

@@ -36,6 +36,9 @@ class ModelConfig:
     min_depth: float = 0.1  # network depth units (see geometry.py on the stereo scale)
     max_depth: float = 100.0  # network depth units
     scales: int = 4  # disparity outputs used by the loss
+    # Depth a fresh network predicts, network units. 0.2 is Monodepth2's start (sigmoid 0.5); it asks
+    # for ~30% of the image width of stereo disparity. Larger values start nearer alignment.
+    init_depth: float = 0.2
 
 
 @dataclass
@@ -70,6 +73,7 @@ class TrainConfig:
     devices: str = "1"  # devices per node, e.g. 2 or "auto"
     num_nodes: int = 1  # machines taking part in DDP
     strategy: str = "auto"  # auto | ddp | ddp_spawn ...
+    sync_batchnorm: bool = True  # share batch-norm statistics across DDP processes
     precision: str = "32-true"  # Lightning precision, e.g. bf16-mixed on GPUs
     progress_bar: bool = True  # show a progress bar
 

@@ -32,6 +32,7 @@ __all__ = [
     "MIN_DEPTH",
     "MAX_DEPTH",
     "disp_to_depth",
+    "depth_to_sigmoid",
     "metric_scale",
     "pixel_grid",
     "backproject",
@@ -61,6 +62,13 @@ def disp_to_depth(disp: Tensor, min_depth: float = MIN_DEPTH, max_depth: float =
     min_disp, max_disp = 1.0 / max_depth, 1.0 / min_depth
     scaled = min_disp + (max_disp - min_disp) * disp
     return scaled, 1.0 / scaled
+
+
+def depth_to_sigmoid(depth: float, min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH) -> float:
+    """The sigmoid output that ``disp_to_depth`` maps to ``depth`` (its inverse)."""
+    if not min_depth <= depth <= max_depth:
+        raise ValueError(f"depth {depth} is outside [{min_depth}, {max_depth}]")
+    return (1.0 / depth - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)
 
 
 def metric_scale(baseline_m: float) -> float:

@@ -30,7 +30,14 @@ from torch.utils.data import DataLoader
 from selfdepth import __version__
 from selfdepth.config import Config
 from selfdepth.data.folder import FolderDataset
-from selfdepth.geometry import BackprojectDepth, disp_to_depth, pixels_to_grid, project, stereo_transform
+from selfdepth.geometry import (
+    BackprojectDepth,
+    depth_to_sigmoid,
+    disp_to_depth,
+    pixels_to_grid,
+    project,
+    stereo_transform,
+)
 from selfdepth.losses import edge_aware_smoothness, get_pixel_loss, min_reprojection, photometric_error
 from selfdepth.models import DepthNet, PoseNet
 
@@ -55,7 +62,7 @@ class SelfDepth(L.LightningModule):
         self.save_hyperparameters({"config": config, "baseline_m": baseline_m, "selfdepth_version": __version__})
         self.cfg = Config.from_dict(config)
         m, data = self.cfg.model, self.cfg.data
-        self.depth = DepthNet(m.pretrained_encoder, m.scales)
+        self.depth = DepthNet(m.pretrained_encoder, m.scales, depth_to_sigmoid(m.init_depth, m.min_depth, m.max_depth))
         self.pose = PoseNet(m.pretrained_encoder) if self.cfg.uses_temporal else None
         self.backproject = BackprojectDepth(data.height, data.width)
         self.pixel_loss = get_pixel_loss(self.cfg.loss.pixel_loss)
@@ -188,6 +195,19 @@ class LossHistory(Callback):
             writer.writerow([trainer.global_step, f"{float(outputs['loss']):.6f}"])
 
 
+class BroadcastBuffers(Callback):
+    """At the end of DDP training, copy rank 0's buffers (batch-norm statistics) to every rank.
+
+    DDP keeps parameters in step but each rank's last forward pass updates its own
+    batch-norm running statistics; SyncBatchNorm would fix that, but works on GPUs only.
+    """
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for buffer in pl_module.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
+
 def make_dataset(config: Config, root: str | None = None, train: bool = True) -> FolderDataset:
     """The data set a config asks for (training samples, or evaluation samples when ``train`` is False)."""
     d = config.data
@@ -241,7 +261,7 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
     )
     model = SelfDepth(config.to_dict(), baseline)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every)
-    callbacks = [checkpoint, LossHistory(out / "loss.csv"), *(callbacks or [])]
+    callbacks = [checkpoint, LossHistory(out / "loss.csv"), BroadcastBuffers(), *(callbacks or [])]
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     devices: int | str = int(t.devices) if t.devices.isdigit() else t.devices
@@ -250,6 +270,7 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
         devices=devices,
         num_nodes=t.num_nodes,
         strategy=t.strategy,
+        sync_batchnorm=t.sync_batchnorm and t.accelerator != "cpu" and torch.cuda.is_available(),  # GPU-only in torch
         precision=t.precision,
         max_steps=t.max_steps,
         max_epochs=-1,

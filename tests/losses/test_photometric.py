@@ -55,4 +55,4 @@ def test_automask_drops_pixels_the_unwarped_source_explains():
     identity = torch.tensor([[[[0.1, 0.9]], [[0.9, 0.9]]]])  # pixel 0: a source already matches unwarped
     loss, mask = min_reprojection(errors, identity)
     assert mask.tolist() == [[[[False, True]]]]
-    torch.testing.assert_close(loss, torch.tensor([[[[0.0, 0.2]]]]))
+    torch.testing.assert_close(loss, torch.tensor([[[[0.1, 0.2]]]]))  # masked: the unwarped error

@@ -87,11 +87,13 @@ def min_reprojection(errors: Tensor, identity_errors: Tensor | None = None, mini
         minimum: per-pixel minimum over sources (Monodepth2); the mean otherwise.
 
     Returns:
-        loss: (B, 1, H, W) per-pixel loss, 0 where masked.
-        mask: (B, 1, H, W) bool, True where the pixel counts.
+        loss: (B, 1, H, W) per-pixel loss; where masked, the unwarped error,
+            which is constant for the networks (no gradient), as in Monodepth2.
+        mask: (B, 1, H, W) bool, True where a warped source wins.
     """
     loss = errors.min(1, keepdim=True).values if minimum else errors.mean(1, keepdim=True)
     if identity_errors is None:
         return loss, torch.ones_like(loss, dtype=torch.bool)
-    mask = loss < identity_errors.min(1, keepdim=True).values
-    return loss * mask, mask
+    identity = identity_errors.min(1, keepdim=True).values
+    mask = loss < identity
+    return torch.where(mask, loss, identity), mask

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -41,11 +42,15 @@ class DepthDecoder(nn.Module):
     Args:
         num_ch_enc: encoder channels at its five levels.
         scales: number of output scales (full, 1/2, 1/4, 1/8).
+        init_sigmoid: the disparity heads' output before training (their bias is
+            set to its logit); see ``ModelConfig.init_depth`` for why it matters.
     """
 
     num_ch_dec = (16, 32, 64, 128, 256)
 
-    def __init__(self, num_ch_enc: tuple[int, ...] = ResnetEncoder.num_ch_enc, scales: int = 4) -> None:
+    def __init__(
+        self, num_ch_enc: tuple[int, ...] = ResnetEncoder.num_ch_enc, scales: int = 4, init_sigmoid: float = 0.5
+    ) -> None:
         super().__init__()
         self.scales = scales
         up0, up1 = [], []
@@ -59,6 +64,10 @@ class DepthDecoder(nn.Module):
         self.dispconv = nn.ModuleList(
             nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(self.num_ch_dec[s], 1, 3)) for s in range(scales)
         )
+        if not 0 < init_sigmoid < 1:
+            raise ValueError(f"init_sigmoid must be in (0, 1), got {init_sigmoid}")
+        for head in self.dispconv:
+            nn.init.constant_(head[1].bias, math.log(init_sigmoid / (1 - init_sigmoid)))
 
     def forward(self, features: list[Tensor]) -> list[Tensor]:
         """Encoder features -> disparities [(B, 1, H, W), (B, 1, H/2, W/2), ...] in (0, 1), finest first."""
@@ -80,12 +89,13 @@ class DepthNet(nn.Module):
     Args:
         weights: optional local path to torchvision's ResNet18 ImageNet weights.
         scales: number of disparity outputs.
+        init_sigmoid: the sigmoid disparity a fresh network outputs.
     """
 
-    def __init__(self, weights: str | Path | None = None, scales: int = 4) -> None:
+    def __init__(self, weights: str | Path | None = None, scales: int = 4, init_sigmoid: float = 0.5) -> None:
         super().__init__()
         self.encoder = ResnetEncoder(1, weights)
-        self.decoder = DepthDecoder(ResnetEncoder.num_ch_enc, scales)
+        self.decoder = DepthDecoder(ResnetEncoder.num_ch_enc, scales, init_sigmoid)
 
     def forward(self, image: Tensor) -> list[Tensor]:
         """(B, 3, H, W) in [0, 1], H and W multiples of 32 -> list of (B, 1, H/2^s, W/2^s) sigmoid disparities."""

@@ -21,7 +21,7 @@ from selfdepth.geometry import disp_to_depth, metric_scale
 from selfdepth.io import IMAGE_SUFFIXES, load_image
 from selfdepth.models import DepthNet
 
-__all__ = ["Prediction", "DepthModel", "load", "read_checkpoint", "colorize", "predict_paths"]
+__all__ = ["Prediction", "DepthModel", "load", "read_checkpoint", "colorize", "predict_paths", "optimise_for_inference"]
 
 
 @dataclass
@@ -37,6 +37,29 @@ class Prediction:
     disparity: np.ndarray
     depth: np.ndarray
     metric: bool
+
+
+class _Finest(torch.nn.Module):
+    """The finest-scale disparity only (the coarse heads become dead code when frozen)."""
+
+    def __init__(self, net: DepthNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)[0]
+
+
+def optimise_for_inference(net: DepthNet, height: int, width: int) -> torch.nn.Module:
+    """A frozen TorchScript copy of ``net`` for CPU inference at ``height x width``.
+
+    Freezing folds batch norm into the convolutions and drops the unused coarse
+    heads; it maps (B, 3, H, W) images to (B, 1, H, W) sigmoid disparity.
+    """
+    module = _Finest(net).eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(module, torch.rand(1, 3, height, width))
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -68,6 +91,7 @@ class DepthModel:
         self.config = config
         self.height, self.width = config.data.height, config.data.width
         self.scale = metric_scale(baseline_m) if (baseline_m and config.uses_stereo) else None
+        self._fast: torch.nn.Module | None = None  # built on first use; see optimise_for_inference
 
     @property
     def metric(self) -> bool:
@@ -94,9 +118,11 @@ class DepthModel:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
         size = images.shape[-2:]
         x = F.interpolate(images, (self.height, self.width), mode="bilinear", align_corners=False, antialias=True)
-        disp = self.net(x)[0]
+        if self._fast is None:
+            self._fast = optimise_for_inference(self.net, self.height, self.width)
+        disp = self._fast(x)
         if flip_tta:
-            disp = 0.5 * (disp + self.net(x.flip(-1))[0].flip(-1))
+            disp = 0.5 * (disp + self._fast(x.flip(-1)).flip(-1))
         disp = F.interpolate(disp, size, mode="bilinear", align_corners=False)
         scaled, _ = disp_to_depth(disp, self.config.model.min_depth, self.config.model.max_depth)
         return scaled

@@ -114,7 +114,7 @@ class SelfDepth(L.LightningModule):
         return errors.reshape(b, s, h, w)
 
     def compute_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """The self-supervised loss of a batch and its parts (for logging)."""
+        """The self-supervised loss of a batch, and its parts for logging (with the finest disparity)."""
         loss_cfg, model_cfg = self.cfg.loss, self.cfg.model
         target, K = batch["image"], batch["K"][:, 0]
         h, w = target.shape[-2:]
@@ -140,6 +140,7 @@ class SelfDepth(L.LightningModule):
             total = total + reprojection.mean() + loss_cfg.smoothness_weight / 2**scale * smooth
             if scale == 0:
                 parts = {"reprojection": reprojection.mean(), "smoothness": smooth, "automask": mask.float().mean()}
+        parts["disparity"] = disps[0].detach()  # for the image panels
         return total / len(disps), parts
 
     # ------------------------------------------------------------------ Lightning hooks
@@ -148,24 +149,24 @@ class SelfDepth(L.LightningModule):
         loss, parts = self.compute_loss(batch)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at step {self.global_step}")
+        disparity = parts.pop("disparity")
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         for name, value in parts.items():
             self.log(f"train/{name}", value, batch_size=batch["image"].shape[0])
         every = self.cfg.train.image_every
         if every and self.global_step % every == 0 and self.global_rank == 0:
-            self._log_images(batch)
+            self._log_images(batch, disparity)
         return loss
 
-    def _log_images(self, batch: dict[str, Tensor]) -> None:
+    def _log_images(self, batch: dict[str, Tensor], disparity: Tensor) -> None:
         """Input and colour-mapped disparity panels in TensorBoard."""
         logger = self.logger
         if not isinstance(logger, TensorBoardLogger):
             return
         from matplotlib import colormaps
 
-        with torch.no_grad():
-            disp = self.depth(batch["image"][:1])[0][0, 0]
-        disp = (disp / disp.max().clamp(min=1e-6)).cpu().numpy()
+        disp = disparity[0, 0]
+        disp = (disp / disp.max().clamp(min=1e-6)).float().cpu().numpy()
         coloured = torch.from_numpy(colormaps["magma"](disp)[..., :3]).permute(2, 0, 1)
         logger.experiment.add_image("input", batch["image"][0].cpu(), self.global_step)
         logger.experiment.add_image("disparity", coloured, self.global_step)

@@ -99,5 +99,6 @@ class DepthNet(nn.Module):
 
     def forward(self, image: Tensor) -> list[Tensor]:
         """(B, 3, H, W) in [0, 1], H and W multiples of 32 -> list of (B, 1, H/2^s, W/2^s) sigmoid disparities."""
-        check_input_size(image)
+        if not torch.jit.is_tracing():  # the check is Python control flow; tracing sees a fixed size anyway
+            check_input_size(image)
         return self.decoder(self.encoder(image))

@@ -36,9 +36,11 @@ class ModelConfig:
     min_depth: float = 0.1  # network depth units (see geometry.py on the stereo scale)
     max_depth: float = 100.0  # network depth units
     scales: int = 4  # disparity outputs used by the loss
-    # Depth a fresh network predicts, network units. 0.2 is Monodepth2's start (sigmoid 0.5); it asks
-    # for ~30% of the image width of stereo disparity. Larger values start nearer alignment.
-    init_depth: float = 0.2
+    # Depth a fresh network predicts, network units (5 = 50 stereo baselines, 27 m on KITTI), so
+    # warps start a few pixels from alignment. Monodepth2's start, 0.2 (sigmoid 0.5), asks for ~30%
+    # of the image width and can collapse to maximum disparity, where most pixels warp off the image
+    # or are auto-masked and the gradient vanishes (seen in `make demo`: metric AbsRel 0.94).
+    init_depth: float = 5.0
 
 
 @dataclass

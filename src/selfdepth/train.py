@@ -91,7 +91,9 @@ class SelfDepth(L.LightningModule):
             transforms.append(stereo_transform(batch["stereo_sign"])[:, None])
         return torch.cat(sources, 1), torch.cat(transforms, 1)
 
-    def reprojection_errors(self, depth: Tensor, sources: Tensor, transforms: Tensor, target: Tensor, K: Tensor) -> Tensor:
+    def reprojection_errors(
+        self, depth: Tensor, sources: Tensor, transforms: Tensor, target: Tensor, K: Tensor, inv_K: Tensor | None = None
+    ) -> Tensor:
         """Warp every source into the target with ``depth`` and score it.
 
         Args:
@@ -100,12 +102,13 @@ class SelfDepth(L.LightningModule):
             transforms: (B, S, 4, 4) target-to-source.
             target: (B, 3, H, W).
             K: (B, 3, 3) full-resolution intrinsics.
+            inv_K: (B, 3, 3) their inverse; computed when None.
 
         Returns:
             (B, S, H, W) photometric error of each warped source.
         """
         b, s, c, h, w = sources.shape
-        points = self.backproject(depth, torch.linalg.inv(K))  # (B, 3, H*W)
+        points = self.backproject(depth, torch.linalg.inv(K) if inv_K is None else inv_K)  # (B, 3, H*W)
         points = points.repeat_interleave(s, 0)  # (B*S, 3, H*W), source-minor
         pixels, _ = project(points, K.repeat_interleave(s, 0), transforms.reshape(b * s, 4, 4))
         grid = pixels_to_grid(pixels, h, w)  # (B*S, H, W, 2)
@@ -117,6 +120,7 @@ class SelfDepth(L.LightningModule):
         """The self-supervised loss of a batch, and its parts for logging (with the finest disparity)."""
         loss_cfg, model_cfg = self.cfg.loss, self.cfg.model
         target, K = batch["image"], batch["K"][:, 0]
+        inv_K = torch.linalg.inv(K)  # once per batch, shared by every scale
         h, w = target.shape[-2:]
         disps = self.depth(batch["image_aug"])  # [(B, 1, H/2^s, W/2^s)] * scales
         sources, transforms = self.source_views(batch)  # (B, S, 3, H, W), (B, S, 4, 4)
@@ -133,7 +137,7 @@ class SelfDepth(L.LightningModule):
         for scale, disp in enumerate(disps):
             disp_full = F.interpolate(disp, (h, w), mode="bilinear", align_corners=False)
             _, depth = disp_to_depth(disp_full, model_cfg.min_depth, model_cfg.max_depth)
-            errors = self.reprojection_errors(depth, sources, transforms, target, K)
+            errors = self.reprojection_errors(depth, sources, transforms, target, K, inv_K)
             reprojection, mask = min_reprojection(errors, identity, loss_cfg.min_reprojection)
             small = F.interpolate(target, disp.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
             smooth = edge_aware_smoothness(disp, small).mean()

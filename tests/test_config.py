@@ -40,11 +40,21 @@ def test_unknown_key_suggests_the_nearest():
         ("train.lr=fast", "cannot use 'fast'"),
         ("lr=1", "must look like section.key=value"),
         ("data.augment=maybe", "not a boolean"),
+        ("loss.pixel_loss=huber", "unknown pixel loss 'huber'; valid: l1, l2, charbonnier, cauchy"),
+        ("loss.scale=0", "scale c must be > 0"),
+        ("loss.ssim_weight=1.5", "ssim_weight must be in"),
     ],
 )
 def test_bad_values(override, message):
     with pytest.raises(ValueError, match=message):
         load_config(None, [override])
+
+
+def test_bad_adaptive_loss_ranges():
+    with pytest.raises(ValueError, match="alpha_range must satisfy 0 <= lo"):
+        load_config(None, ["loss.pixel_loss=barron_adaptive", "loss.adaptive_alpha_lo=-1"])
+    with pytest.raises(ValueError, match="alpha_init 2.5 must lie inside"):
+        load_config(None, ["loss.pixel_loss=barron_adaptive", "loss.alpha=2.5"])
 
 
 def test_missing_preset_file(tmp_path):

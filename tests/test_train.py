@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -103,3 +104,31 @@ def test_training_survives_a_kill(tiny_root, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_checkpoint(last)["global_step"] == step + 2
 
+
+
+def test_adaptive_loss_parameters_train_log_and_resume(tiny_root, tmp_path):
+    """barron_adaptive: alpha and c join the optimizer, reach TensorBoard, and come back on --resume."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    extra = ("loss.pixel_loss=barron_adaptive", "loss.ssim_weight=0", "train.log_every=1", "train.checkpoint_every=1")
+    fit(_config(tiny_root, tmp_path, *extra, "train.max_steps=3"))
+    ckpt = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    state = ckpt["state_dict"]
+    assert state["pixel_loss.latent_alpha"].shape == (3, 1, 1)
+    fresh = SelfDepth(_config(tiny_root, tmp_path, *extra).to_dict(), 0.54)
+    assert not torch.equal(state["pixel_loss.latent_alpha"], fresh.pixel_loss.latent_alpha.detach())
+    assert not torch.equal(state["pixel_loss.latent_scale"], fresh.pixel_loss.latent_scale.detach())
+    params_in_optimizer = sum(len(g["params"]) for g in ckpt["optimizer_states"][0]["param_groups"])
+    assert params_in_optimizer == len(list(fresh.parameters()))
+
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert {"robust/alpha_r", "robust/scale_b"} <= set(events.Tags()["scalars"])
+    assert 0.001 < events.Scalars("robust/alpha_g")[-1].value < 1.999
+
+    class Check(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.alpha = pl_module.pixel_loss.latent_alpha.detach().clone()
+
+    check = Check()
+    fit(_config(tiny_root, tmp_path, *extra, "train.max_steps=4"), resume=True, callbacks=[check])
+    torch.testing.assert_close(check.alpha, state["pixel_loss.latent_alpha"])

@@ -47,8 +47,18 @@ class ModelConfig:
 class LossConfig:
     """The self-supervised objective."""
 
-    ssim_weight: float = 0.85  # weight of (1 - SSIM) / 2 against the pixel loss
-    pixel_loss: str = "l1"  # per-pixel loss of the residual, see losses/robust.py
+    ssim_weight: float = 0.85  # weight of (1 - SSIM) / 2 against the pixel loss; 0 = purely the pixel loss
+    # Pixel loss of the residual I - I': l1 | l2 | charbonnier | cauchy | geman_mcclure | welsch |
+    # barron (alpha below) | barron_adaptive (alpha and c learned). See losses/robust.py.
+    pixel_loss: str = "l1"
+    alpha: float = 1.0  # Barron's shape for "barron"; the starting alpha for "barron_adaptive"
+    scale: float = 0.01  # Barron's c in intensity units (images in [0, 1]); the starting c when adaptive
+    adaptive_alpha_lo: float = 0.001  # barron_adaptive keeps alpha in (lo, hi); lo >= 0
+    adaptive_alpha_hi: float = 1.999  # ... and hi <= 4
+    adaptive_per_pixel: bool = False  # one (alpha, c) per pixel and channel at the data size; else per channel
+    learn_alpha: bool = True  # barron_adaptive learns alpha (else it stays at loss.alpha)
+    learn_scale: bool = True  # barron_adaptive learns c (else it stays at loss.scale)
+    yuv: bool = False  # score the pixel residual in YUV instead of RGB
     smoothness_weight: float = 1e-3  # edge-aware smoothness weight, divided by 2^scale
     min_reprojection: bool = True  # per-pixel minimum over source views (else the mean)
     automask: bool = True  # mask pixels the unwarped source already explains
@@ -116,6 +126,23 @@ class Config:
             raise ValueError(f"train.temporal_offsets must be non-zero offsets, got {self.train.temporal_offsets}")
         if not 1 <= self.model.scales <= 4:
             raise ValueError(f"model.scales must be 1-4, got {self.model.scales}")
+        if not 0 <= self.loss.ssim_weight <= 1:
+            raise ValueError(f"loss.ssim_weight must be in [0, 1], got {self.loss.ssim_weight}")
+        self.pixel_loss()  # raises ValueError naming the valid losses, or the bad alpha / c
+
+    def pixel_loss(self):
+        """The configured pixel loss (a callable from residuals to per-element losses; a module when adaptive)."""
+        from selfdepth.losses.robust import get_pixel_loss
+
+        lc = self.loss
+        adaptive = {
+            "alpha_range": (lc.adaptive_alpha_lo, lc.adaptive_alpha_hi),
+            "alpha_init": lc.alpha,
+            "image_size": (self.data.height, self.data.width) if lc.adaptive_per_pixel else None,
+            "learn_alpha": lc.learn_alpha,
+            "learn_scale": lc.learn_scale,
+        }
+        return get_pixel_loss(lc.pixel_loss, lc.alpha, lc.scale, lc.yuv, adaptive)
 
     @property
     def uses_stereo(self) -> bool:

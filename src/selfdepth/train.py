@@ -38,7 +38,7 @@ from selfdepth.geometry import (
     project,
     stereo_transform,
 )
-from selfdepth.losses import edge_aware_smoothness, get_pixel_loss, min_reprojection, photometric_error
+from selfdepth.losses import AdaptiveRobustLoss, edge_aware_smoothness, min_reprojection, photometric_error
 from selfdepth.models import DepthNet, PoseNet
 
 __all__ = ["SelfDepth", "fit", "make_dataset", "NonFiniteLossError"]
@@ -65,7 +65,8 @@ class SelfDepth(L.LightningModule):
         self.depth = DepthNet(m.pretrained_encoder, m.scales, depth_to_sigmoid(m.init_depth, m.min_depth, m.max_depth))
         self.pose = PoseNet(m.pretrained_encoder) if self.cfg.uses_temporal else None
         self.backproject = BackprojectDepth(data.height, data.width)
-        self.pixel_loss = get_pixel_loss(self.cfg.loss.pixel_loss)
+        # A module for barron_adaptive: its alpha and c then train with the networks and live in checkpoints.
+        self.pixel_loss = self.cfg.pixel_loss()
 
     # ------------------------------------------------------------------ the objective
 
@@ -157,10 +158,20 @@ class SelfDepth(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         for name, value in parts.items():
             self.log(f"train/{name}", value, batch_size=batch["image"].shape[0])
+        if isinstance(self.pixel_loss, AdaptiveRobustLoss) and self.global_step % self.cfg.train.log_every == 0:
+            self._log_robust_parameters(self.pixel_loss)
         every = self.cfg.train.image_every
         if every and self.global_step % every == 0 and self.global_rank == 0:
             self._log_images(batch, disparity)
         return loss
+
+    def _log_robust_parameters(self, loss: AdaptiveRobustLoss) -> None:
+        """The adaptive loss's alpha and c per channel (averaged over pixels when per pixel)."""
+        names = ("y", "u", "v") if loss.yuv else ("r", "g", "b") if loss.channels == 3 else range(loss.channels)
+        alpha, scale = loss.alpha().detach().mean((1, 2)), loss.scale().detach().mean((1, 2))  # (C,)
+        for i, name in enumerate(names):
+            self.log(f"robust/alpha_{name}", alpha[i])
+            self.log(f"robust/scale_{name}", scale[i])
 
     def _log_images(self, batch: dict[str, Tensor], disparity: Tensor) -> None:
         """Input and colour-mapped disparity panels in TensorBoard."""

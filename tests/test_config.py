@@ -41,7 +41,7 @@ def test_unknown_key_suggests_the_nearest():
         ("lr=1", "must look like section.key=value"),
         ("data.augment=maybe", "not a boolean"),
         ("loss.pixel_loss=huber", "unknown pixel loss 'huber'; valid: l1, l2, charbonnier, cauchy"),
-        ("loss.scale=0", "scale c must be > 0"),
+        ("loss.scale=0", r"scale c\) must be > 0"),
         ("loss.ssim_weight=1.5", "ssim_weight must be in"),
     ],
 )

@@ -128,6 +128,8 @@ class Config:
             raise ValueError(f"model.scales must be 1-4, got {self.model.scales}")
         if not 0 <= self.loss.ssim_weight <= 1:
             raise ValueError(f"loss.ssim_weight must be in [0, 1], got {self.loss.ssim_weight}")
+        if not self.loss.scale > 0:
+            raise ValueError(f"loss.scale (the robust loss scale c) must be > 0, got {self.loss.scale}")
         self.pixel_loss()  # raises ValueError naming the valid losses, or the bad alpha / c
 
     def pixel_loss(self):

@@ -38,6 +38,20 @@ def test_errors_are_one_line_messages(tmp_path, capsys):
     assert "did you mean 'train.lr" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "x.png"), "--checkpoint", str(tmp_path / "none.ckpt")]) == 2
     assert "none.ckpt" in capsys.readouterr().err
+    assert main(["study", "--losses", "l1,huber", "--out", str(tmp_path / "study")]) == 2
+    assert "unknown loss 'huber'; valid: l1, l2" in capsys.readouterr().err
+    assert main(["train", "--set", "loss.pixel_loss=barron", "--set", "loss.scale=-1"]) == 2
+    assert "must be > 0" in capsys.readouterr().err
+    assert main(["synth", "--out", str(tmp_path / "s"), "--glass", "1.5"]) == 2
+    assert "glass in [0, 1]" in capsys.readouterr().err
+
+
+def test_synth_outlier_flags(tmp_path):
+    out = tmp_path / "dirty"
+    assert main(["synth", "--out", str(out), "--scenes", "1", "--frames-per-scene", "3", "--size", "64x64",
+                 "--moving-cars", "2", "--glass", "0.3", "--exposure", "0.2", "--no-contact-sheet"]) == 0
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["outliers"] == {"moving_cars": 2, "glass": 0.3, "exposure": 0.2}
 
 
 def test_bad_size_argument():

@@ -54,7 +54,7 @@ def test_bad_adaptive_loss_ranges():
     with pytest.raises(ValueError, match="alpha_range must satisfy 0 <= lo"):
         load_config(None, ["loss.pixel_loss=barron_adaptive", "loss.adaptive_alpha_lo=-1"])
     with pytest.raises(ValueError, match="alpha_init 2.5 must lie inside"):
-        load_config(None, ["loss.pixel_loss=barron_adaptive", "loss.alpha=2.5"])
+        load_config(None, ["loss.pixel_loss=barron_adaptive", "loss.adaptive_alpha_init=2.5"])
 
 
 def test_missing_preset_file(tmp_path):

@@ -38,11 +38,109 @@ def test_stereo_model_is_metric(checkpoint):
 
 
 def test_predict_paths_writes_outputs(checkpoint, tiny_root, tmp_path):
-    written = predict_paths([tiny_root / "scene_0000" / "left"], checkpoint, tmp_path)
+    written = predict_paths([tiny_root / "scene_0000" / "left"], checkpoint, tmp_path, batch_size=3, progress=False)
     assert len(written) == 4
-    assert np.load(written[0]).shape == (64, 128)
+    depth = np.load(written[0])
+    assert depth.shape == (64, 128)
     with Image.open(tmp_path / "000000_disp.png") as im:
         assert im.size == (128, 64) and im.mode == "RGB"
+    with Image.open(tmp_path / "000000_depth.png") as im:
+        mm = np.asarray(im)
+    assert mm.dtype == np.uint16 and np.abs(mm / 1000 - np.minimum(depth, 65.535)).max() <= 0.0005 + 1e-6
+    # One pass for a batch gives what one image at a time gives.
+    model = load(checkpoint)
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tiny_root / "scene_0000" / "left").glob("*.png"))]
+    batched = model.predict_batch(images)
+    np.testing.assert_allclose(batched[2].depth, model.predict(images[2]).depth, rtol=1e-5)
+
+
+def test_flip_tta_averages_with_the_mirrored_prediction(checkpoint):
+    model = load(checkpoint)
+    x = torch.rand(2, 3, 64, 128)
+    mirrored = model.disparity(x.flip(-1)).flip(-1)
+    torch.testing.assert_close(model.disparity(x, flip_tta=True), 0.5 * (model.disparity(x) + mirrored))
+
+
+def test_video_gives_a_side_by_side_video(checkpoint, tiny_root, tmp_path):
+    import imageio.v2 as imageio
+
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tiny_root / "scene_0001" / "left").glob("*.png"))]
+    video = tmp_path / "drive.mp4"
+    imageio.mimwrite(video, frames, fps=5, macro_block_size=1)
+    (out,) = predict_paths([video], checkpoint, tmp_path / "out", batch_size=3, progress=False)
+    result = imageio.mimread(out)
+    assert len(result) == len(frames) and result[0].shape == (64, 256, 3)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    with pytest.raises(ValueError, match=r"broken.mp4: cannot decode video"):
+        predict_paths([broken], checkpoint, tmp_path / "out2", progress=False)
+
+
+def test_onnx_export_matches_torch_and_runs_in_predict(checkpoint, tiny_root, tmp_path):
+    from selfdepth.export import export_onnx
+
+    path = export_onnx(checkpoint, tmp_path / "model.onnx")
+    assert not list(tmp_path.glob("*.data")), "weights are inside the one file"
+    torch_model, onnx_model = load(checkpoint), load(path, backend="onnxruntime")
+    assert onnx_model.metric and onnx_model.scale == pytest.approx(torch_model.scale)
+    x = torch.rand(3, 3, 64, 128)
+    torch.testing.assert_close(onnx_model.depth(x), torch_model.depth(x), rtol=1e-4, atol=1e-4)
+    written = predict_paths([tiny_root / "scene_0000" / "left"], path, tmp_path / "out", backend="onnxruntime",
+                            progress=False)
+    np.testing.assert_allclose(np.load(written[1]), torch_model.predict(
+        np.asarray(Image.open(tiny_root / "scene_0000" / "left" / "000001.png").convert("RGB"))).depth, rtol=1e-3)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"bad.onnx: cannot load ONNX model"):
+        load(bad)
+
+
+def test_point_cloud_from_the_api_and_the_cli(checkpoint, tiny_root, tmp_path):
+    from plyfile import PlyData
+
+    from selfdepth.cli import main
+    from selfdepth.geometry import project
+    from selfdepth.io import load_intrinsics
+
+    image_path = tiny_root / "scene_0000" / "left" / "000002.png"
+    image = np.asarray(Image.open(image_path).convert("RGB"))
+    intrinsics = load_intrinsics(tiny_root / "scene_0000" / "intrinsics.json")
+    pred = load(checkpoint).predict(image, intrinsics)
+    cloud = pred.points()
+    assert len(cloud) == 64 * 128 and cloud.rgb.dtype == np.uint8
+    np.testing.assert_array_equal(cloud.rgb, image.reshape(-1, 3))
+    # Projecting the points gives back their pixels, and z is the predicted depth.
+    K = torch.from_numpy(intrinsics.matrix())[None]
+    pixels, z = project(torch.from_numpy(cloud.xyz.T.astype(np.float64))[None], K)
+    v, u = np.mgrid[0:64, 0:128]
+    np.testing.assert_allclose(pixels[0].numpy(), np.stack([u.ravel(), v.ravel()], 1), atol=1e-3)
+    np.testing.assert_allclose(cloud.xyz[:, 2], pred.depth.ravel(), rtol=1e-5)
+    capped = pred.points(max_depth=float(np.median(pred.depth)))
+    assert 0 < len(capped) < len(cloud) and capped.xyz[:, 2].max() <= np.median(pred.depth) * (1 + 1e-6)
+
+    out = tmp_path / "cloud.ply"
+    assert main(["pointcloud", str(image_path), "--checkpoint", str(checkpoint), "--intrinsics",
+                 str(tiny_root / "scene_0000" / "intrinsics.json"), "-o", str(out), "--remove-sky"]) == 0
+    ply = PlyData.read(str(out))
+    assert ply.elements[0].name == "vertex" and not ply.text
+    assert {p.name for p in ply["vertex"].properties} == {"x", "y", "z", "red", "green", "blue"}
+    assert 0 < ply["vertex"].count <= 64 * 128
+    with pytest.raises(ValueError, match="needs the camera intrinsics"):
+        load(checkpoint).predict(image).points()
+
+
+def test_intrinsics_that_do_not_fit_the_image(checkpoint, tiny_root, tmp_path, capsys):
+    from selfdepth.cli import main
+
+    wrong = tmp_path / "K.yaml"
+    wrong.write_text("fx: 100\nfy: 100\ncx: 50\ncy: 50\nwidth: 100\nheight: 100\n")
+    image = tiny_root / "scene_0000" / "left" / "000000.png"
+    assert main(["pointcloud", str(image), "--checkpoint", str(checkpoint), "--intrinsics", str(wrong)]) == 2
+    assert "K.yaml: intrinsics are for a 100x100 image, which does not fit the 128x64 image" in capsys.readouterr().err
+    outside = tmp_path / "K2.yaml"
+    outside.write_text("fx: 100\nfy: 100\ncx: 500\ncy: 30\n")
+    assert main(["pointcloud", str(image), "--checkpoint", str(checkpoint), "--intrinsics", str(outside)]) == 2
+    assert "principal point (500.0, 30.0) lies outside the 128x64 image" in capsys.readouterr().err
 
 
 def test_truncated_checkpoint(checkpoint, tmp_path):

@@ -18,10 +18,12 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from selfdepth.data.synthetic import synthesize
+    from selfdepth.data.synthetic import Outliers, synthesize
 
     w, h = args.size
-    s = synthesize(args.out, args.scenes, args.frames_per_scene, w, h, args.seed, args.workers, args.contact_sheet)
+    outliers = Outliers(args.moving_cars, args.glass, args.exposure)
+    s = synthesize(args.out, args.scenes, args.frames_per_scene, w, h, args.seed, args.workers, args.contact_sheet,
+                   outliers)
     print(f"wrote {s.frames} frames in {s.scenes} scenes to {s.out} ({s.frames / s.seconds:.1f} frames/s)")
 
 
@@ -44,15 +46,51 @@ def _evaluate(args: argparse.Namespace) -> None:
     from selfdepth.evaluate import evaluate_to_files
 
     scaling = {"auto": None, "median": True, "none": False}[args.scaling]
-    evaluate_to_files(args.checkpoint, args.data, args.out, median_scaling=scaling, max_depth=args.max_depth,
+    evaluate_to_files(args.checkpoint, args.data, args.out, kitti_split=args.kitti_split,
+                      skip_missing=args.skip_missing, median_scaling=scaling, max_depth=args.max_depth,
                       flip_tta=args.flip_tta)
 
 
 def _predict(args: argparse.Namespace) -> None:
     from selfdepth.predict import predict_paths
 
-    written = predict_paths(args.inputs, args.checkpoint, args.out)
-    print(f"wrote {len(written)} depth maps (and colour pictures) to {args.out}")
+    written = predict_paths(args.inputs, args.checkpoint, args.out, args.batch_size, args.flip_tta, args.backend)
+    print(f"wrote {len(written)} depth maps or videos (and colour pictures) to {args.out}")
+
+
+def _pointcloud(args: argparse.Namespace) -> None:
+    from selfdepth.io import load_image, load_intrinsics
+    from selfdepth.pointcloud import intrinsics_for_image
+    from selfdepth.predict import load
+
+    image = load_image(args.image)
+    h, w = image.shape[:2]
+    intrinsics = intrinsics_for_image(load_intrinsics(args.intrinsics, w, h), w, h, str(args.intrinsics))
+    prediction = load(args.checkpoint, args.backend).predict(image, intrinsics, args.flip_tta)
+    cloud = prediction.points(max_depth=args.max_depth, remove_sky=args.remove_sky)
+    cloud.save_ply(args.output)
+    unit = "metres" if prediction.metric else "relative units (mono model: scale unknown)"
+    print(f"wrote {len(cloud)} points to {args.output} ({unit})")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from selfdepth.export import export_onnx
+
+    print(f"wrote {export_onnx(args.checkpoint, args.onnx)}")
+
+
+def _kitti_gt(args: argparse.Namespace) -> None:
+    from selfdepth.data.kitti import export_ground_truth
+
+    written = export_ground_truth(args.root, args.split, args.out, args.skip_missing)
+    print(f"wrote {len(written)} ground-truth depth maps (16-bit PNG, mm) and files.txt to {args.out}")
+
+
+def _study(args: argparse.Namespace) -> None:
+    from selfdepth.study import run_study
+
+    losses = [name.strip() for name in args.losses.split(",") if name.strip()]
+    run_study(args.config, losses, args.seeds, args.out, args.set, args.synthetic)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -74,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="rendering processes")
     p.add_argument("--contact-sheet", action=argparse.BooleanOptionalAction, default=True,
                    help="write contact_sheet.png (image | depth) to look at")
+    p.add_argument("--moving-cars", type=int, default=0, help="outliers: cars driving in the lanes, per scene")
+    p.add_argument("--glass", type=float, default=0.0, help="outliers: fraction of mirror facades (and car windows)")
+    p.add_argument("--exposure", type=float, default=0.0, help="outliers: per-image gain in [1-E, 1+E]")
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("train", help="train a depth model (stereo, mono or mono+stereo)")
@@ -95,13 +136,54 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: metric for stereo-trained models, median scaling for mono")
     p.add_argument("--max-depth", type=float, default=80.0, help="depth cap in metres")
     p.add_argument("--flip-tta", action="store_true", help="average with the mirrored image's prediction")
+    p.add_argument("--kitti-split", help="--data is a KITTI raw root: score this split (e.g. eigen) against lidar, "
+                                         "Garg crop")
+    p.add_argument("--skip-missing", action="store_true", help="KITTI: skip split frames missing on disk")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("predict", help="depth for images or folders of images")
-    p.add_argument("inputs", nargs="+", help="image files or folders")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("predict", help="depth for images, folders of images and videos")
+    p.add_argument("inputs", nargs="+", help="image files, folders or video files")
+    p.add_argument("--checkpoint", required=True, help="a .ckpt, or a .onnx from selfdepth export")
     p.add_argument("--out", default="predictions", help="output folder")
+    p.add_argument("--batch-size", type=int, default=4, help="images per network pass")
+    p.add_argument("--flip-tta", action="store_true", help="average with the mirrored image's prediction")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("pointcloud", help="a coloured 3-D point cloud (binary PLY) from one image")
+    p.add_argument("image")
+    p.add_argument("--checkpoint", required=True, help="a .ckpt, or a .onnx from selfdepth export")
+    p.add_argument("--intrinsics", required=True, help="YAML/JSON with fx, fy, cx, cy or K (pixels)")
+    p.add_argument("-o", "--output", default="points.ply")
+    p.add_argument("--max-depth", type=float, help="drop points farther than this")
+    p.add_argument("--remove-sky", action="store_true", help="drop the far region touching the top of the image")
+    p.add_argument("--flip-tta", action="store_true")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.set_defaults(func=_pointcloud)
+
+    p = sub.add_parser("export", help="export the depth network to one self-contained ONNX file")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("kitti-gt", help="project KITTI lidar to ground-truth depth maps for a split")
+    p.add_argument("--root", required=True, help="KITTI raw root (holding the date folders)")
+    p.add_argument("--split", default="eigen", help="split name (eigen, eigen_benchmark, ...) or split file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--skip-missing", action="store_true", help="skip split frames missing on disk")
+    p.set_defaults(func=_kitti_gt)
+
+    p = sub.add_parser("study", help="compare photometric pixel losses: same data, steps and seeds, one table")
+    p.add_argument("--losses", default="l1,charbonnier,cauchy,barron,barron_adaptive",
+                   help="comma-separated loss names (loss.pixel_loss values)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per loss (0..N-1)")
+    p.add_argument("--config", help="YAML preset, e.g. configs/study.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    p.add_argument("--synthetic", choices=("clean", "outliers"),
+                   help="use the built-in synthetic streets (rendered under data/ when missing), with or without "
+                        "moving cars, mirrors and exposure changes; else data.train / data.test")
+    p.add_argument("--out", default="study", help="output folder; a study there resumes")
+    p.set_defaults(func=_study)
 
     p = sub.add_parser("demo", help="render data, train, evaluate and draw pictures (what `make demo` runs)")
     p.add_argument("--config", default="configs/demo.yaml")

@@ -51,12 +51,13 @@ class LossConfig:
     # Pixel loss of the residual I - I': l1 | l2 | charbonnier | cauchy | geman_mcclure | welsch |
     # barron (alpha below) | barron_adaptive (alpha and c learned). See losses/robust.py.
     pixel_loss: str = "l1"
-    alpha: float = 1.0  # Barron's shape for "barron"; the starting alpha for "barron_adaptive"
+    alpha: float = 1.0  # Barron's shape for "barron" (any real, or -inf / inf)
     scale: float = 0.01  # Barron's c in intensity units (images in [0, 1]); the starting c when adaptive
     adaptive_alpha_lo: float = 0.001  # barron_adaptive keeps alpha in (lo, hi); lo >= 0
     adaptive_alpha_hi: float = 1.999  # ... and hi <= 4
+    adaptive_alpha_init: float | None = None  # barron_adaptive's starting alpha; None = the range's middle
     adaptive_per_pixel: bool = False  # one (alpha, c) per pixel and channel at the data size; else per channel
-    learn_alpha: bool = True  # barron_adaptive learns alpha (else it stays at loss.alpha)
+    learn_alpha: bool = True  # barron_adaptive learns alpha (else it stays at adaptive_alpha_init)
     learn_scale: bool = True  # barron_adaptive learns c (else it stays at loss.scale)
     yuv: bool = False  # score the pixel residual in YUV instead of RGB
     smoothness_weight: float = 1e-3  # edge-aware smoothness weight, divided by 2^scale
@@ -139,7 +140,7 @@ class Config:
         lc = self.loss
         adaptive = {
             "alpha_range": (lc.adaptive_alpha_lo, lc.adaptive_alpha_hi),
-            "alpha_init": lc.alpha,
+            "alpha_init": lc.adaptive_alpha_init,
             "image_size": (self.data.height, self.data.width) if lc.adaptive_per_pixel else None,
             "learn_alpha": lc.learn_alpha,
             "learn_scale": lc.learn_scale,

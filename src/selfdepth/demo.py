@@ -11,26 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from selfdepth.config import load_config
-from selfdepth.data.synthetic import synthesize
+from selfdepth.data.synthetic import render_if_missing
 from selfdepth.evaluate import evaluate, format_table
 from selfdepth.predict import DepthModel, colorize
 from selfdepth.train import fit
 
-__all__ = ["run_demo", "render_if_missing", "save_prediction_grid", "save_loss_curve"]
+__all__ = ["run_demo", "save_prediction_grid", "save_loss_curve"]
 
 TRAIN_SCENES, TRAIN_FRAMES, TRAIN_SEED = 40, 20, 0  # 800 training frames
 TEST_SCENES, TEST_FRAMES, TEST_SEED = 8, 8, 1  # held-out streets from another seed
-
-
-def render_if_missing(root: Path, scenes: int, frames: int, width: int, height: int, seed: int) -> None:
-    """Render a synthetic set unless ``root`` already holds exactly this one."""
-    meta = root / "synth.json"
-    want = {"scenes": scenes, "frames": scenes * frames, "seed": seed, "width": width, "height": height}
-    if meta.is_file() and json.loads(meta.read_text()) == want:
-        return
-    shutil.rmtree(root, ignore_errors=True)
-    s = synthesize(root, scenes, frames, width, height, seed, workers=2)
-    print(f"rendered {s.frames} frames to {root} in {s.seconds:.0f} s")
 
 
 def save_prediction_grid(model: DepthModel, root: Path, path: Path, rows: int = 4) -> None:

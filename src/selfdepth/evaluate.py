@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from selfdepth.data.folder import FolderDataset
 from selfdepth.predict import DepthModel
 
-__all__ = ["METRICS", "depth_metrics", "evaluate", "evaluate_to_files", "format_table"]
+__all__ = ["METRICS", "depth_metrics", "evaluate", "evaluate_to_files", "format_table", "garg_crop"]
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 
@@ -45,9 +45,21 @@ def depth_metrics(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
-def _score(gt: np.ndarray, pred: np.ndarray, median_scale: bool, min_depth: float, max_depth: float):
+def garg_crop(height: int, width: int) -> np.ndarray:
+    """(H, W) bool: Garg et al.'s evaluation crop for KITTI (the lower, lidar-covered part of the image)."""
+    from selfdepth.data.kitti import GARG_CROP
+
+    y0, y1, x0, x1 = GARG_CROP
+    mask = np.zeros((height, width), dtype=bool)
+    mask[int(y0 * height) : int(y1 * height), int(x0 * width) : int(x1 * width)] = True
+    return mask
+
+
+def _score(gt: np.ndarray, pred: np.ndarray, median_scale: bool, min_depth: float, max_depth: float, crop: bool = False):
     """Metrics of one image, and the median ratio used (1.0 when not scaling)."""
     mask = (gt > min_depth) & (gt < max_depth)
+    if crop:
+        mask &= garg_crop(*gt.shape)
     g, p = gt[mask], pred[mask]
     ratio = float(np.median(g) / np.median(p)) if median_scale else 1.0
     return depth_metrics(g, np.clip(p * ratio, min_depth, max_depth)), ratio
@@ -59,22 +71,25 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def evaluate(
     model: DepthModel,
-    root: str | Path,
+    root: str | Path | FolderDataset,
     median_scaling: bool | None = None,
     min_depth: float = 1e-3,
     max_depth: float = 80.0,
     flip_tta: bool = False,
     batch_size: int = 8,
+    garg: bool = False,
 ) -> dict:
     """Score ``model`` on every frame with ground truth under ``root``.
 
     Args:
         model: the trained model.
-        root: held-out data in the selfdepth folder layout, with depth/.
+        root: held-out data in the selfdepth folder layout, with depth/; or a data set
+            with ground truth (e.g. ``KittiDataset(..., ground_truth=True)``).
         median_scaling: None = scale only models that are not metric.
         min_depth: ground truth at or below this is ignored (metres).
         max_depth: depth cap in metres (80 m as on KITTI).
         flip_tta: average with the prediction on the mirrored image.
+        garg: score only Garg's crop (the KITTI Eigen protocol).
 
     Returns:
         ``{"model": metrics, "constant": metrics, "median_scaling": bool,
@@ -83,7 +98,7 @@ def evaluate(
     """
     if median_scaling is None:
         median_scaling = not model.metric
-    data = FolderDataset(root, model.height, model.width)
+    data = root if isinstance(root, FolderDataset) else FolderDataset(root, model.height, model.width)
     if data.scenes[0].depth is None:
         raise ValueError(f"{root}: evaluation needs ground truth (a depth/ folder per scene)")
     rows, rows_median, rows_const, ratios = [], [], [], []
@@ -94,12 +109,12 @@ def evaluate(
         depth = model.depth(images, flip_tta)
         for gt, d in zip(gts, depth):
             pred = F.interpolate(d[None], gt.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
-            metrics, ratio = _score(gt, pred, median_scaling, min_depth, max_depth)
+            metrics, ratio = _score(gt, pred, median_scaling, min_depth, max_depth, garg)
             rows.append(metrics)
             ratios.append(ratio)
             if model.metric:
-                rows_median.append(_score(gt, pred, True, min_depth, max_depth)[0])
-            rows_const.append(_score(gt, np.ones_like(gt), True, min_depth, max_depth)[0])
+                rows_median.append(_score(gt, pred, True, min_depth, max_depth, garg)[0])
+            rows_const.append(_score(gt, np.ones_like(gt), True, min_depth, max_depth, garg)[0])
     result = {
         "model": _mean(rows),
         "constant": _mean(rows_const),
@@ -108,6 +123,7 @@ def evaluate(
         "scale_ratio": {"mean": float(np.mean(ratios)), "std": float(np.std(ratios))},
         "images": len(rows),
         "max_depth": max_depth,
+        "garg_crop": garg,
     }
     if rows_median:
         result["model_median_scaled"] = _mean(rows_median)
@@ -123,10 +139,27 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_to_files(checkpoint: str | Path, root: str | Path, out: str | Path | None = None, **kwargs) -> dict:
-    """Evaluate a checkpoint, print the table and write the JSON (``out``)."""
+def evaluate_to_files(
+    checkpoint: str | Path,
+    root: str | Path,
+    out: str | Path | None = None,
+    kitti_split: str | None = None,
+    skip_missing: bool = False,
+    **kwargs,
+) -> dict:
+    """Evaluate a checkpoint, print the table and write the JSON (``out``).
+
+    With ``kitti_split`` (e.g. "eigen"), ``root`` is a KITTI raw root: ground truth
+    is the projected lidar and only Garg's crop is scored.
+    """
     model = DepthModel.load(checkpoint)
-    result = evaluate(model, root, **kwargs)
+    if kitti_split:
+        from selfdepth.data.kitti import KittiDataset
+
+        data = KittiDataset(root, kitti_split, model.height, model.width, ground_truth=True, skip_missing=skip_missing)
+        result = evaluate(model, data, garg=True, **kwargs)
+    else:
+        result = evaluate(model, root, **kwargs)
     rows = {"model" + (" (metric)" if not result["median_scaling"] else " (median-scaled)"): result["model"]}
     if "model_median_scaled" in result:
         rows["model (median-scaled)"] = result["model_median_scaled"]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from torch import Tensor
 
 from selfdepth.config import Config
 from selfdepth.geometry import disp_to_depth, metric_scale
-from selfdepth.io import IMAGE_SUFFIXES, load_image
+from selfdepth.io import IMAGE_SUFFIXES, Intrinsics, load_image
 from selfdepth.models import DepthNet
+from selfdepth.pointcloud import PointCloud
 
 __all__ = ["Prediction", "DepthModel", "load", "read_checkpoint", "colorize", "predict_paths", "optimise_for_inference"]
 
@@ -32,11 +34,32 @@ class Prediction:
         disparity: (H, W) network disparity (inverse network depth units).
         depth: (H, W) depth; metres when ``metric`` is True, else relative (scale unknown).
         metric: whether ``depth`` is in metres (stereo-trained model).
+        image: (H, W, 3) uint8 RGB input, for coloured point clouds.
+        intrinsics: the camera, when given to ``predict``; ``points`` needs it (or an argument).
     """
 
     disparity: np.ndarray
     depth: np.ndarray
     metric: bool
+    image: np.ndarray | None = None
+    intrinsics: Intrinsics | None = None
+
+    def points(
+        self, intrinsics: Intrinsics | None = None, max_depth: float | None = None, remove_sky: bool = False
+    ) -> PointCloud:
+        """The depth map as a coloured 3-D point cloud in the camera frame (x right, y down, z forward).
+
+        Args:
+            intrinsics: the camera; defaults to the one given to ``predict``. Scaled to the image size.
+            max_depth: drop points farther than this.
+            remove_sky: drop the far region connected to the top of the image (see ``sky_mask``).
+        """
+        from selfdepth.pointcloud import depth_to_points
+
+        intrinsics = intrinsics or self.intrinsics
+        if intrinsics is None:
+            raise ValueError("a point cloud needs the camera intrinsics: pass them to predict() or points()")
+        return depth_to_points(self.depth, intrinsics, self.image, max_depth, remove_sky)
 
 
 class _Finest(torch.nn.Module):
@@ -78,20 +101,39 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 class DepthModel:
-    """A trained depth network ready for inference.
+    """A trained depth network ready for inference, through PyTorch or onnxruntime.
 
     Args:
-        net: the depth network.
+        net: the depth network (None when ``runner`` is given).
         config: the configuration it was trained with.
         baseline_m: stereo baseline of its training data, or None (mono-only: relative depth).
+        runner: maps (B, 3, H, W) images at the network size to (B, 1, H, W) sigmoid
+            disparity; default: a frozen TorchScript copy of ``net``, built on first use.
     """
 
-    def __init__(self, net: DepthNet, config: Config, baseline_m: float | None) -> None:
-        self.net = net.eval()
+    def __init__(
+        self,
+        net: DepthNet | None,
+        config: Config,
+        baseline_m: float | None,
+        runner: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        if net is None and runner is None:
+            raise ValueError("DepthModel needs a network or a runner")
+        self.net = net.eval() if net is not None else None
         self.config = config
+        self.baseline_m = baseline_m
         self.height, self.width = config.data.height, config.data.width
         self.scale = metric_scale(baseline_m) if (baseline_m and config.uses_stereo) else None
-        self._fast: torch.nn.Module | None = None  # built on first use; see optimise_for_inference
+        self._fast = runner
+
+    @classmethod
+    def from_onnx(cls, path: str | Path) -> DepthModel:
+        """Load a file written by ``selfdepth export --onnx`` and run it with onnxruntime."""
+        from selfdepth.export import OnnxRunner
+
+        runner = OnnxRunner(path)
+        return cls(None, runner.config, runner.baseline_m, runner)
 
     @property
     def metric(self) -> bool:
@@ -119,6 +161,7 @@ class DepthModel:
         size = images.shape[-2:]
         x = F.interpolate(images, (self.height, self.width), mode="bilinear", align_corners=False, antialias=True)
         if self._fast is None:
+            assert self.net is not None
             self._fast = optimise_for_inference(self.net, self.height, self.width)
         disp = self._fast(x)
         if flip_tta:
@@ -132,18 +175,29 @@ class DepthModel:
         depth = 1.0 / self.disparity(images, flip_tta)
         return depth * self.scale if self.scale else depth
 
-    def predict(self, image: np.ndarray) -> Prediction:
-        """(H, W, 3) uint8 RGB -> depth at the same size."""
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
-        disp = self.disparity(x)[0, 0]
+    def predict(self, image: np.ndarray, intrinsics: Intrinsics | None = None, flip_tta: bool = False) -> Prediction:
+        """(H, W, 3) uint8 RGB -> depth at the same size (``intrinsics`` enable ``points()``)."""
+        return self.predict_batch([image], intrinsics, flip_tta)[0]
+
+    def predict_batch(
+        self, images: list[np.ndarray], intrinsics: Intrinsics | None = None, flip_tta: bool = False
+    ) -> list[Prediction]:
+        """Several (H, W, 3) uint8 RGB images of one size in one network pass."""
+        for image in images:
+            if image.ndim != 3 or image.shape[2] != 3 or image.shape != images[0].shape:
+                raise ValueError(f"expected (H, W, 3) RGB images of one size, got shape {image.shape}")
+        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W)
+        disp = self.disparity(x, flip_tta)[:, 0]  # (B, H, W)
         depth = 1.0 / disp * (self.scale or 1.0)
-        return Prediction(disp.numpy(), depth.numpy(), self.metric)
+        return [Prediction(d.numpy(), z.numpy(), self.metric, im, intrinsics) for d, z, im in zip(disp, depth, images)]
 
 
-def load(path: str | Path) -> DepthModel:
-    """Load a checkpoint for inference (see ``DepthModel``)."""
+def load(path: str | Path, backend: str = "torch") -> DepthModel:
+    """Load a checkpoint (or, with ``backend="onnxruntime"`` or a ``.onnx`` path, an exported model)."""
+    if backend not in ("torch", "onnxruntime"):
+        raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
+    if backend == "onnxruntime" or str(path).endswith(".onnx"):
+        return DepthModel.from_onnx(path)
     return DepthModel.load(path)
 
 
@@ -156,25 +210,111 @@ def colorize(disparity: np.ndarray, vmax: float | None = None) -> np.ndarray:
     return np.round(rgb * 255).astype(np.uint8)
 
 
-def predict_paths(inputs: list[str | Path], checkpoint: str | Path, out_dir: str | Path) -> list[Path]:
-    """Predict every image (or every image in each folder); write ``<name>_disp.png`` and ``<name>_depth.npy``."""
-    model = load(checkpoint)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def _collect(inputs: list[str | Path]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         elif item.exists():
             files.append(item)
         else:
             raise FileNotFoundError(f"input not found: {item}")
     if not files:
-        raise FileNotFoundError(f"no images found in {', '.join(map(str, inputs))}")
+        raise FileNotFoundError(f"no images or videos found in {', '.join(map(str, inputs))}")
+    return files
+
+
+def save_depth_png(path: Path, depth: np.ndarray) -> None:
+    """16-bit PNG of depth in millimetres (KITTI's convention; 0 = invalid, capped at 65.535 m)."""
+    Image.fromarray(np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16)).save(path)
+
+
+def predict_paths(
+    inputs: list[str | Path],
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    batch_size: int = 4,
+    flip_tta: bool = False,
+    backend: str = "torch",
+    progress: bool = True,
+) -> list[Path]:
+    """Predict images, folders of images and video files.
+
+    For an image ``<name>``: ``<name>_depth.npy`` (float32), ``<name>_depth.png`` (16-bit,
+    millimetres) and ``<name>_disp.png`` (magma). For a video: ``<name>_depth.mp4``, the
+    input and its colour-mapped disparity side by side. Returns the files written.
+    """
+    from tqdm import tqdm
+
+    model = load(checkpoint, backend)
+    files = _collect(inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in files:
-        pred = model.predict(load_image(path))
-        Image.fromarray(colorize(pred.disparity)).save(out / f"{path.stem}_disp.png")
-        np.save(out / f"{path.stem}_depth.npy", pred.depth.astype(np.float32))
-        written.append(out / f"{path.stem}_depth.npy")
+    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    images = [f for f in files if f not in videos]
+    written: list[Path] = []
+    bar = tqdm(total=len(images), unit="image", disable=not progress or not images)
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        arrays = [load_image(path) for path in chunk]
+        groups: dict[tuple[int, ...], list[int]] = {}  # one network pass per image size
+        for i, array in enumerate(arrays):
+            groups.setdefault(array.shape, []).append(i)
+        for members in groups.values():
+            preds = model.predict_batch([arrays[i] for i in members], flip_tta=flip_tta)
+            for i, pred in zip(members, preds):
+                stem = out / chunk[i].stem
+                np.save(f"{stem}_depth.npy", pred.depth.astype(np.float32))
+                save_depth_png(Path(f"{stem}_depth.png"), pred.depth)
+                Image.fromarray(colorize(pred.disparity)).save(f"{stem}_disp.png")
+                written.append(Path(f"{stem}_depth.npy"))
+        bar.update(len(chunk))
+    bar.close()
+    for video in videos:
+        written.append(predict_video(model, video, out / f"{video.stem}_depth.mp4", batch_size, flip_tta, progress))
     return written
+
+
+def predict_video(
+    model: DepthModel, video: Path, out: Path, batch_size: int = 4, flip_tta: bool = False, progress: bool = True
+) -> Path:
+    """Write ``out``: each frame of ``video`` beside its colour-mapped disparity (imageio + ffmpeg)."""
+    import imageio.v2 as imageio
+    from tqdm import tqdm
+
+    try:
+        reader = imageio.get_reader(video)
+        fps = float(reader.get_meta_data().get("fps", 10.0))
+    except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise many types for bad files
+        raise ValueError(f"{video}: cannot decode video: {err}") from None
+    writer = imageio.get_writer(out, fps=fps, macro_block_size=1)
+    frames, count = [], 0
+    vmax: float | None = None  # one colour scale for the whole video, from its first batch
+
+    def flush() -> None:
+        nonlocal vmax
+        preds = model.predict_batch(frames, flip_tta=flip_tta)
+        vmax = vmax or float(np.percentile(np.stack([p.disparity for p in preds]), 95))
+        for frame, pred in zip(frames, preds):
+            writer.append_data(np.concatenate([frame, colorize(pred.disparity, vmax)], axis=1))
+        frames.clear()
+
+    try:
+        for frame in tqdm(reader, unit="frame", desc=video.name, disable=not progress):
+            frames.append(np.asarray(frame)[..., :3])
+            count += 1
+            if len(frames) == batch_size:
+                flush()
+        if frames:
+            flush()
+    except (OSError, RuntimeError) as err:
+        raise ValueError(f"{video}: cannot decode video (after {count} frames): {err}") from None
+    finally:
+        writer.close()
+        reader.close()
+    if count == 0:
+        raise ValueError(f"{video}: no frames could be decoded")
+    return out

@@ -138,3 +138,58 @@ def test_layout_and_contact_sheet(tmp_path):
 def test_size_not_multiple_of_32_explains(tmp_path, size):
     with pytest.raises(ValueError, match="multiple of 32.*downsamples"):
         synthesize(tmp_path, 1, 3, *size)
+
+
+# ----------------------------------------------------------------------------- outliers
+
+
+def test_outliers_leave_the_static_street_alone_and_break_the_warp(scene_and_camera):
+    """Mirrors make the true-geometry stereo warp fail where they are; exposure scales whole images."""
+    from selfdepth.data.synthetic import Outliers, render_frame
+
+    clean, camera = scene_and_camera
+    dirty = make_scene(3, 6, Outliers(glass=0.5))
+    n = len(clean.box_lo)
+    assert np.array_equal(dirty.poses, clean.poses) and np.array_equal(dirty.box_lo[:n], clean.box_lo)
+    T = np.eye(4)
+    T[0, 3] = -BASELINE
+    errors = []
+    for scene in (clean, dirty):
+        left, right, depth = render_frame(scene, 2, camera)
+        pose_r = scene.poses[2].copy()
+        pose_r[:3, 3] += scene.poses[2][:3, :3] @ np.array([BASELINE, 0, 0])
+        mask = _covisible(depth, render_view(scene, pose_r, camera)[1], camera.K, T)
+        errors.append(_warp_error(left, right, depth, camera.K, T, mask))
+    assert errors[1] > 2 * errors[0], f"mirrors should break the stereo warp: {errors}"
+
+    exposed = make_scene(3, 6, Outliers(exposure=0.3))
+    left0, right0, _ = render_frame(clean, 2, camera)
+    left1, right1, _ = render_frame(exposed, 2, camera)
+    gains = exposed.exposure[2]
+    assert 0.7 <= gains.min() and gains.max() <= 1.3 and gains[0] != gains[1]
+    unclipped = (left1 < 1) & (left0 * gains[0] < 1)
+    np.testing.assert_allclose(left1[unclipped], left0[unclipped] * gains[0], atol=1e-6)
+
+
+def test_moving_cars_move_and_carry_their_texture(scene_and_camera):
+    from selfdepth.data.synthetic import CAR, Outliers
+
+    clean, camera = scene_and_camera
+    scene = make_scene(3, 6, Outliers(moving_cars=3))
+    n = len(clean.box_lo)
+    assert len(scene.box_lo) == n + 3 and (scene.box_material[n:] == CAR).all()
+    moving = np.flatnonzero(np.abs(scene.box_velocity[:, 2]) > 0)
+    assert set(moving) <= set(range(n, n + 3)) and len(moving) > 0
+    later = scene.at_frame(4)
+    np.testing.assert_allclose(later.box_lo[:n], scene.box_lo[:n])
+    np.testing.assert_allclose(later.box_lo[moving] - scene.box_lo[moving], 4 * scene.box_velocity[moving], atol=1e-5)
+    with pytest.raises(ValueError, match="glass in"):
+        Outliers(glass=2.0)
+
+
+def test_outlier_options_are_recorded(tmp_path):
+    from selfdepth.data.synthetic import Outliers
+
+    synthesize(tmp_path, 1, 3, 128, 64, seed=0, sheet=False, outliers=Outliers(moving_cars=1, exposure=0.1))
+    meta = (tmp_path / "synth.json").read_text()
+    assert '"moving_cars": 1' in meta and '"exposure": 0.1' in meta

@@ -28,6 +28,7 @@ the true relative poses (``M T M`` with ``M = diag(-1, 1, 1, 1)``).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,8 @@ class FolderScene:
         right: right-camera files matching ``frames``, or None.
         depth: ground-truth files matching ``frames``, or None.
         poses: (N, 4, 4) camera-to-world transforms, or None.
+        other_side: +1 when the ``right`` camera is to the right of ``frames``' camera, -1 when left.
+        depth_loader: reads a ``depth`` file into (H, W) metres; None = ``load_depth`` (.npy / .png).
     """
 
     root: Path
@@ -65,6 +68,8 @@ class FolderScene:
     right: tuple[Path, ...] | None
     depth: tuple[Path, ...] | None
     poses: np.ndarray | None
+    other_side: float = 1.0
+    depth_loader: Callable[[Path], np.ndarray] | None = None
 
     @classmethod
     def open(cls, root: str | Path) -> FolderScene:
@@ -146,6 +151,25 @@ class FolderDataset(Dataset):
         augment: bool = False,
         cache: bool = False,
     ) -> None:
+        scenes = [FolderScene.open(p) for p in find_scenes(root)]
+        lo, hi = min(temporal_offsets, default=0), max(temporal_offsets, default=0)
+        index = [(s, i) for s, scene in enumerate(scenes) for i in range(max(0, -lo), len(scene.frames) - max(0, hi))]
+        if not index:
+            raise ValueError(f"{root}: no frame has all of the neighbours {tuple(temporal_offsets)}")
+        self._setup(scenes, index, height, width, temporal_offsets, stereo, augment, cache)
+
+    def _setup(
+        self,
+        scenes: list[FolderScene],
+        index: list[tuple[int, int]],
+        height: int,
+        width: int,
+        temporal_offsets: tuple[int, ...],
+        stereo: bool,
+        augment: bool,
+        cache: bool,
+    ) -> None:
+        """Shared by every data set kind: ``index`` lists (scene, frame) pairs to sample."""
         from selfdepth.data.synthetic import check_size
 
         check_size(width, height)
@@ -154,17 +178,10 @@ class FolderDataset(Dataset):
         if 0 in self.temporal_offsets:
             raise ValueError(f"temporal_offsets {self.temporal_offsets} must not contain 0 (the target itself)")
         self.stereo, self.augment = stereo, augment
-        self.scenes = [FolderScene.open(p) for p in find_scenes(root)]
+        self.scenes, self.index = scenes, index
         for scene in self.scenes:
             if stereo and (scene.right is None or scene.intrinsics.baseline is None):
                 raise ValueError(f"scene {scene.root}: stereo needs a right/ folder and a baseline in the intrinsics")
-        lo = min(self.temporal_offsets, default=0)
-        hi = max(self.temporal_offsets, default=0)
-        self.index = [
-            (s, i) for s, scene in enumerate(self.scenes) for i in range(max(0, -lo), len(scene.frames) - max(0, hi))
-        ]
-        if not self.index:
-            raise ValueError(f"{root}: no frame has all of the neighbours {self.temporal_offsets}")
         self._cache: dict[Path, np.ndarray] | None = {} if cache else None
         self._jitter = ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1)
 
@@ -202,7 +219,7 @@ class FolderDataset(Dataset):
         if self.stereo:
             assert scene.right is not None
             sample["stereo"] = self._image(scene.right[i])
-            sample["stereo_sign"] = torch.tensor(-1.0 if flip else 1.0)
+            sample["stereo_sign"] = torch.tensor(-scene.other_side if flip else scene.other_side)
         if flip:
             for key in ("image", "temporal", "stereo"):
                 if key in sample:
@@ -216,7 +233,7 @@ class FolderDataset(Dataset):
 
         sample["K"] = self.intrinsics_pyramid(scene.intrinsics, flip)
         if scene.depth is not None:
-            depth = torch.from_numpy(load_depth(scene.depth[i]))[None]
+            depth = torch.from_numpy((scene.depth_loader or load_depth)(scene.depth[i]))[None]
             sample["depth_gt"] = depth.flip(-1) if flip else depth
         if scene.poses is not None and self.temporal_offsets:
             rel = [np.linalg.inv(scene.poses[i + o]) @ scene.poses[i] for o in self.temporal_offsets]

@@ -19,6 +19,7 @@ ambient + Lambertian from one sun direction, identical in every view.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -32,12 +33,14 @@ from PIL import Image
 
 __all__ = [
     "Camera",
+    "Outliers",
     "Scene",
     "make_scene",
     "render_view",
     "render_frame",
     "write_scene",
     "synthesize",
+    "render_if_missing",
     "kitti_like_intrinsics",
     "contact_sheet",
 ]
@@ -93,6 +96,34 @@ class Camera:
     height: int
 
 
+@dataclass(frozen=True)
+class Outliers:
+    """Things that break the photometric assumption, for studying robust losses (all off by default).
+
+    Attributes:
+        moving_cars: cars driving in the lanes, each at its own speed: the scene is
+            not static, which breaks the temporal (mono) warp; stereo pairs are
+            taken at one instant and stay consistent.
+        glass: fraction of facades that are part mirror, and cars' windows too: they
+            reflect an environment at infinity, which moves with the viewpoint, not
+            with the surface, so the left and right views disagree there.
+        exposure: each image (left and right separately) gets a random gain in
+            [1 - exposure, 1 + exposure], as auto-exposure does.
+    """
+
+    moving_cars: int = 0
+    glass: float = 0.0
+    exposure: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.moving_cars < 0 or not 0 <= self.glass <= 1 or not 0 <= self.exposure < 1:
+            raise ValueError(f"outliers need moving_cars >= 0, glass in [0, 1], exposure in [0, 1): got {self}")
+
+    @property
+    def any(self) -> bool:
+        return bool(self.moving_cars or self.glass or self.exposure)
+
+
 @dataclass
 class Scene:
     """One street and the camera's drive along it.
@@ -108,6 +139,10 @@ class Scene:
         textures: flat float32 texel table of every material's mip chain, (N, 3).
         tex_index: (materials, levels, 2) start offset and side length of each mip level.
         sky: (Hs, Ws, 3) sky texture indexed by azimuth and elevation.
+        box_velocity: (B, 3) metres per frame each box moves (moving cars; else 0).
+        box_glass: (B,) how much of each box's colour is a mirror reflection (0 = none).
+        environment: (He, We, 3) what mirrors reflect, by azimuth and elevation, or None.
+        exposure: (M, 2) gain of each frame's left and right image.
     """
 
     box_lo: np.ndarray
@@ -120,6 +155,18 @@ class Scene:
     textures: np.ndarray
     tex_index: np.ndarray
     sky: np.ndarray
+    box_velocity: np.ndarray | None = None
+    box_glass: np.ndarray | None = None
+    environment: np.ndarray | None = None
+    exposure: np.ndarray | None = None
+    box_shift: np.ndarray | None = None  # (B, 3) how far each box has moved at the rendered frame
+
+    def at_frame(self, index: int) -> Scene:
+        """The scene with moving boxes where they are at frame ``index``."""
+        if self.box_velocity is None:
+            return self
+        shift = (self.box_velocity * index).astype(np.float32)
+        return dataclasses.replace(self, box_lo=self.box_lo + shift, box_hi=self.box_hi + shift, box_shift=shift)
 
 
 # ----------------------------------------------------------------------------- textures
@@ -250,13 +297,14 @@ def _sky(rng: np.random.Generator) -> np.ndarray:
 # ----------------------------------------------------------------------------- scene layout
 
 
-def make_scene(seed: int, frames: int, outliers: bool = False) -> Scene:
+def make_scene(seed: int, frames: int, outliers: Outliers | None = None) -> Scene:
     """Lay out a random street and a drive of ``frames`` frames along it.
 
     Args:
         seed: determines everything; the same seed gives the same scene.
         frames: number of camera poses to generate.
-        outliers: reserved for scenes that break the photometric assumption.
+        outliers: moving cars, mirrors and exposure changes; None for none. The
+            static scene is the same with or without them.
 
     Returns:
         The scene.
@@ -335,6 +383,8 @@ def make_scene(seed: int, frames: int, outliers: bool = False) -> Scene:
             zc += rng.uniform(8.0, 25.0)
 
     textures, tex_index = _texture_set(int(rng.integers(_TEXTURE_VARIANTS)))
+    sky = _sky(rng)
+    extra = _add_outliers(outliers, seed, frames, float(z[-1]), box, mat) if outliers and outliers.any else {}
     f32 = functools.partial(np.asarray, dtype=np.float32)
     return Scene(
         box_lo=f32(lo),
@@ -346,8 +396,39 @@ def make_scene(seed: int, frames: int, outliers: bool = False) -> Scene:
         poses=poses,
         textures=textures,
         tex_index=tex_index,
-        sky=_sky(rng),
+        sky=sky,
+        **extra,
     )
+
+
+def _add_outliers(outliers: Outliers, seed: int, frames: int, drive: float, box, materials: list) -> dict:
+    """Moving cars (appended through ``box``), mirror weights, an environment map and exposures.
+
+    Draws from its own generator, so the static scene does not change with the options.
+    """
+    rng = np.random.default_rng([seed, 1])
+    velocity = np.zeros((len(materials) + outliers.moving_cars, 3), dtype=np.float32)
+    for k in range(outliers.moving_cars):
+        lane = rng.choice([-1.8, 1.8])  # the two lanes' centres, metres
+        car_len, car_w, car_h = rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.9), rng.uniform(1.35, 1.7)
+        z0 = rng.uniform(8.0, 40.0) + drive * rng.uniform(0, 1)
+        box(lane - car_w / 2, lane + car_w / 2, CAMERA_HEIGHT - car_h, CAMERA_HEIGHT, z0, z0 + car_len, CAR,
+            rng.uniform(0.15, 1.0, size=3))
+        velocity[len(materials) - 1, 2] = rng.uniform(-1.5, 1.5)  # m per frame; ahead of or towards the camera
+    mat = np.asarray(materials)
+    glass = np.where(np.isin(mat, (FACADE, FACADE_PHOTO)) & (rng.random(len(mat)) < outliers.glass), 0.6, 0.0)
+    glass = np.where((mat == CAR) & (outliers.glass > 0), 0.5, glass).astype(np.float32)  # car windows only
+    # What the mirrors show: a skyline of blocks against a bright sky, sharp-edged, so that the
+    # reflection visibly disagrees between two viewpoints 0.54 m apart.
+    eh, ew = 256, 1024
+    edges = np.cumsum(rng.integers(4, 24, size=ew))  # block boundaries along the azimuth, texels
+    block = np.searchsorted(edges, np.arange(ew), side="right")
+    shade, skyline = rng.uniform(0.05, 0.8, size=ew)[block], rng.uniform(0.45, 0.75, size=ew)[block]
+    rows = np.linspace(1, 0, eh)[:, None]  # 1 = straight up ... 0 = straight down (elevation mapped to rows)
+    environment = np.where(rows > skyline, 0.95, shade)[..., None] * np.float32([0.9, 0.95, 1.0])
+    exposure = rng.uniform(1 - outliers.exposure, 1 + outliers.exposure, size=(frames, 2))
+    return {"box_velocity": velocity, "box_glass": glass, "environment": environment.astype(np.float32),
+            "exposure": exposure}
 
 
 # ----------------------------------------------------------------------------- ray casting
@@ -466,9 +547,10 @@ def _shade(
     ground_mat = np.where(x_abs < scene.road_half_width, ROAD, SIDEWALK)
     mat = np.where(is_box, scene.box_material[bid], ground_mat)
 
-    # Texture coordinates: the two world axes spanning the hit face, in metres.
-    su = np.choose(ax, [p[:, 2], p[:, 0], p[:, 0]])
-    sv = np.choose(ax, [p[:, 1], p[:, 2], p[:, 1]])
+    # Texture coordinates: the two world axes spanning the hit face, in metres (moving boxes carry theirs).
+    pt = p if scene.box_shift is None else p - np.where(is_box[:, None], scene.box_shift.take(bid, axis=0), 0.0)
+    su = np.choose(ax, [pt[:, 2], pt[:, 0], pt[:, 0]])
+    sv = np.choose(ax, [pt[:, 1], pt[:, 2], pt[:, 1]])
     offset = np.where(is_box[:, None], scene.box_offset.take(bid, axis=0), 0.0)
     su, sv = su + offset[:, 0], sv + offset[:, 1]
 
@@ -516,7 +598,21 @@ def _shade(
 
     lambert = -np.sign(d_axis) * _SUN[ax]  # the face normal is -sign(d) along its axis
     light = _AMBIENT + (1 - _AMBIENT) * np.maximum(lambert, 0.0)
-    image.reshape(-1, 3)[idx] = colour * light[:, None]
+    colour = colour * light[:, None]
+    if scene.box_glass is not None:  # mirrors: mix in the environment seen along the reflected ray
+        glass = np.where(is_box, scene.box_glass[bid], 0.0)
+        if is_car.any():
+            glass[np.flatnonzero(is_car)[~band]] = 0.0  # on cars, the windows only
+        shiny = np.flatnonzero(glass > 0)
+        r = dd[shiny].copy()
+        r[np.arange(len(shiny)), ax[shiny]] *= -1  # reflect about the axis-aligned face normal
+        r /= np.linalg.norm(r, axis=-1, keepdims=True)
+        eh, ew = scene.environment.shape[:2]
+        row = ((np.clip(-r[:, 1], -1, 1) + 1) / 2 * (eh - 1)).astype(int)
+        col = ((np.arctan2(r[:, 0], r[:, 2]) / (2 * np.pi) + 0.5) * (ew - 1)).astype(int)
+        g = glass[shiny, None]
+        colour[shiny] = (1 - g) * colour[shiny] + g * scene.environment[row, col]
+    image.reshape(-1, 3)[idx] = colour
     return np.clip(image, 0.0, 1.0)
 
 
@@ -530,8 +626,12 @@ def render_frame(
     left_pose = scene.poses[index]
     right_pose = left_pose.copy()
     right_pose[:3, 3] += left_pose[:3, :3] @ np.array([baseline, 0.0, 0.0])
-    left, depth = render_view(scene, left_pose, camera)
-    right, _ = render_view(scene, right_pose, camera)
+    now = scene.at_frame(index)  # moving cars where they are at this frame
+    left, depth = render_view(now, left_pose, camera)
+    right, _ = render_view(now, right_pose, camera)
+    if scene.exposure is not None:
+        left = np.clip(left * np.float32(scene.exposure[index, 0]), 0, 1)
+        right = np.clip(right * np.float32(scene.exposure[index, 1]), 0, 1)
     return left, right, depth
 
 
@@ -568,9 +668,9 @@ class SynthSummary:
     out: str
 
 
-def _render_scene(job: tuple[int, int, Path, Camera]) -> None:
-    seed, frames, out, camera = job
-    write_scene(make_scene(seed, frames), out, camera)
+def _render_scene(job: tuple[int, int, Path, Camera, Outliers | None]) -> None:
+    seed, frames, out, camera, outliers = job
+    write_scene(make_scene(seed, frames, outliers), out, camera)
 
 
 def synthesize(
@@ -582,12 +682,14 @@ def synthesize(
     seed: int = 0,
     workers: int = 1,
     sheet: bool = True,
+    outliers: Outliers | None = None,
 ) -> SynthSummary:
     """Render ``scenes`` streets of ``frames_per_scene`` frames into ``out``.
 
     Scene ``i`` uses seed ``seed * 100003 + i``, so different ``seed`` values give
     disjoint scene sets (use one seed for training and another for testing).
-    The output does not depend on ``workers``.
+    The output does not depend on ``workers``. ``outliers`` adds moving cars,
+    mirrors and exposure changes to the same streets.
     """
     check_size(width, height)
     if scenes < 1 or frames_per_scene < 3:
@@ -595,7 +697,7 @@ def synthesize(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     camera = Camera(kitti_like_intrinsics(width, height), width, height)
-    jobs = [(seed * 100003 + i, frames_per_scene, out / f"scene_{i:04d}", camera) for i in range(scenes)]
+    jobs = [(seed * 100003 + i, frames_per_scene, out / f"scene_{i:04d}", camera, outliers) for i in range(scenes)]
     start = time.perf_counter()
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -606,11 +708,31 @@ def synthesize(
     seconds = time.perf_counter() - start
     summary = SynthSummary(scenes, scenes * frames_per_scene, seconds, str(out))
     meta = asdict(summary) | {"seed": seed, "width": width, "height": height}
+    if outliers is not None and outliers.any:
+        meta["outliers"] = asdict(outliers)
     meta.pop("seconds"), meta.pop("out")  # keep the folder byte-identical between runs and places
     (out / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
     if sheet:
         contact_sheet(out, out / "contact_sheet.png")
     return summary
+
+
+def render_if_missing(
+    root: str | Path, scenes: int, frames: int, width: int, height: int, seed: int, outliers: Outliers | None = None
+) -> None:
+    """Render a synthetic set unless ``root`` already holds exactly this one (per its synth.json)."""
+    import shutil
+
+    root = Path(root)
+    meta = root / "synth.json"
+    want = {"scenes": scenes, "frames": scenes * frames, "seed": seed, "width": width, "height": height}
+    if outliers is not None and outliers.any:
+        want["outliers"] = asdict(outliers)
+    if meta.is_file() and json.loads(meta.read_text()) == want:
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    s = synthesize(root, scenes, frames, width, height, seed, workers=2, outliers=outliers)
+    print(f"rendered {s.frames} frames to {root} in {s.seconds:.0f} s")
 
 
 def contact_sheet(root: str | Path, path: str | Path, rows: int = 8) -> Path:

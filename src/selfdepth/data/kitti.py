@@ -1,0 +1,307 @@
+"""KITTI raw: calibration, lidar ground truth, the standard split lists, and training / evaluation samples.
+
+The layout is what KITTI's raw archives unpack to:
+
+    <root>/<date>/calib_cam_to_cam.txt, calib_velo_to_cam.txt
+    <root>/<date>/<date>_drive_<nnnn>_sync/image_02/data/0000000000.png   left colour camera
+    <root>/<date>/<date>_drive_<nnnn>_sync/image_03/data/...              right colour camera
+    <root>/<date>/<date>_drive_<nnnn>_sync/velodyne_points/data/0000000000.bin
+
+Split lists (shipped in ``selfdepth/data/splits``) hold one frame per line,
+``<date>/<drive>_sync <frame index> <l|r>``: ``l`` makes image_02 the target
+and image_03 the stereo source, ``r`` the reverse.
+
+Ground truth follows the standard recipe (Eigen et al., Monodepth2's
+``generate_depth_map``): velodyne -> camera 0 -> rectified -> ``P_rect_0x``,
+rounding to the nearest pixel (minus 1, as KITTI's MATLAB code), and the
+nearest point where several land on one pixel.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from selfdepth.data.folder import FolderDataset, FolderScene
+from selfdepth.io import Intrinsics
+
+__all__ = [
+    "KittiCalibration",
+    "read_calibration",
+    "lidar_depth",
+    "SPLITS",
+    "read_split",
+    "KittiDataset",
+    "GARG_CROP",
+    "export_ground_truth",
+]
+
+# Split name -> file inside selfdepth/data/splits.
+SPLITS = {
+    "eigen": "eigen/test_files.txt",
+    "eigen_benchmark": "eigen_benchmark/test_files.txt",
+    "eigen_zhou": "eigen_zhou/train_files.txt",
+    "eigen_zhou_val": "eigen_zhou/val_files.txt",
+    "eigen_full": "eigen_full/train_files.txt",
+    "eigen_full_val": "eigen_full/val_files.txt",
+}
+# Garg et al.'s evaluation crop as fractions of (height, height, width, width): rows y0:y1, columns x0:x1.
+GARG_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
+_CAMERA_FOLDER = {2: "image_02", 3: "image_03"}
+
+
+def _read_key_values(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A KITTI calibration file as ``{key: float array}``; error naming the file for missing keys."""
+    if not path.is_file():
+        raise FileNotFoundError(f"KITTI calibration file not found: {path}")
+    values: dict[str, np.ndarray] = {}
+    for line in path.read_text().splitlines():
+        key, sep, rest = line.partition(":")
+        if not sep:
+            continue
+        try:
+            values[key.strip()] = np.array([float(v) for v in rest.split()])
+        except ValueError:
+            continue  # calib_time and other text fields
+    missing = [k for k in required if k not in values]
+    if missing:
+        raise ValueError(f"{path}: missing calibration keys {missing}")
+    for key in required:
+        want = 12 if key.startswith("P_rect") else 9 if key.startswith("R") else 3 if key == "T" else 2
+        if values[key].size != want:
+            raise ValueError(f"{path}: {key} has {values[key].size} numbers, expected {want}")
+    return values
+
+
+@dataclass(frozen=True)
+class KittiCalibration:
+    """One recording day's calibration.
+
+    Attributes:
+        P_rect: camera index (0-3) -> (3, 4) rectified projection matrix.
+        R_rect_00: (3, 3) rectifying rotation of camera 0.
+        velo_to_cam: (4, 4) velodyne -> camera 0 (unrectified) transform.
+        image_size: (width, height) of the rectified images (``S_rect_02``).
+        folder: the date folder the files came from.
+    """
+
+    P_rect: dict[int, np.ndarray]
+    R_rect_00: np.ndarray
+    velo_to_cam: np.ndarray
+    image_size: tuple[int, int]
+    folder: Path
+
+    def intrinsics(self, camera: int = 2) -> Intrinsics:
+        """Pinhole intrinsics of colour camera 2 or 3, with the 2-3 baseline in metres."""
+        P = self.P_rect[camera]
+        return Intrinsics(P[0, 0], P[1, 1], P[0, 2], P[1, 2], *self.image_size, baseline=self.baseline())
+
+    def baseline(self) -> float:
+        """Distance between colour cameras 2 and 3 in metres, from ``P_rect`` (0.532 m on 2011_09_26)."""
+        return float((self.P_rect[2][0, 3] - self.P_rect[3][0, 3]) / self.P_rect[2][0, 0])
+
+
+@functools.lru_cache(maxsize=64)
+def read_calibration(date_folder: str | Path) -> KittiCalibration:
+    """Parse ``calib_cam_to_cam.txt`` and ``calib_velo_to_cam.txt`` in a KITTI date folder."""
+    folder = Path(date_folder)
+    cam = _read_key_values(
+        folder / "calib_cam_to_cam.txt", ("P_rect_00", "P_rect_01", "P_rect_02", "P_rect_03", "R_rect_00", "S_rect_02")
+    )
+    velo = _read_key_values(folder / "calib_velo_to_cam.txt", ("R", "T"))
+    velo_to_cam = np.eye(4)
+    velo_to_cam[:3, :3] = velo["R"].reshape(3, 3)
+    velo_to_cam[:3, 3] = velo["T"]
+    width, height = (int(round(v)) for v in cam["S_rect_02"])
+    return KittiCalibration(
+        P_rect={i: cam[f"P_rect_0{i}"].reshape(3, 4) for i in range(4)},
+        R_rect_00=cam["R_rect_00"].reshape(3, 3),
+        velo_to_cam=velo_to_cam,
+        image_size=(width, height),
+        folder=folder,
+    )
+
+
+def lidar_depth(velodyne_file: str | Path, calib: KittiCalibration, camera: int = 2) -> np.ndarray:
+    """Project a velodyne scan into colour camera 2 or 3: sparse depth in metres.
+
+    Args:
+        velodyne_file: ``velodyne_points/data/*.bin``, float32 (x, y, z, reflectance) per point.
+        calib: the recording day's calibration.
+        camera: 2 (left) or 3 (right).
+
+    Returns:
+        (H, W) float32 depth (rectified camera z), 0 where no point landed.
+    """
+    path = Path(velodyne_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"velodyne file not found: {path}")
+    raw = np.fromfile(path, dtype=np.float32)
+    if raw.size == 0 or raw.size % 4:
+        raise ValueError(f"{path}: {raw.size * 4} bytes is not a whole number of 16-byte points (truncated?)")
+    points = raw.reshape(-1, 4).astype(np.float64)
+    points = points[points[:, 0] >= 0]  # in front of the car
+    points[:, 3] = 1.0
+    rect = np.eye(4)
+    rect[:3, :3] = calib.R_rect_00
+    velo_to_image = calib.P_rect[camera] @ rect @ calib.velo_to_cam  # (3, 4)
+    uvz = points @ velo_to_image.T  # (N, 3)
+    z = uvz[:, 2]
+    u = np.round(uvz[:, 0] / z) - 1  # "- 1" as KITTI's MATLAB devkit
+    v = np.round(uvz[:, 1] / z) - 1
+    width, height = calib.image_size
+    keep = (u >= 0) & (v >= 0) & (u < width) & (v < height) & (z > 0)
+    depth = np.full((height, width), np.inf)
+    np.minimum.at(depth, (v[keep].astype(int), u[keep].astype(int)), z[keep])  # nearest point per pixel
+    depth[~np.isfinite(depth)] = 0.0
+    return depth.astype(np.float32)
+
+
+def read_split(split: str | Path) -> list[tuple[str, int, str]]:
+    """A split list as ``(drive folder, frame index, side)``; ``split`` is a name in SPLITS or a file."""
+    if str(split) in SPLITS:
+        text = resources.files("selfdepth.data").joinpath("splits", SPLITS[str(split)]).read_text()
+        source = f"split {split!r}"
+    else:
+        path = Path(split)
+        if not path.is_file():
+            raise FileNotFoundError(f"split file not found: {path} (or use one of: {', '.join(SPLITS)})")
+        text, source = path.read_text(), str(path)
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 3 or parts[2] not in ("l", "r") or not parts[1].isdigit():
+            raise ValueError(f"{source}, line {n}: expected '<date>/<drive>_sync <frame> <l|r>', got {line!r}")
+        rows.append((parts[0], int(parts[1]), parts[2]))
+    return rows
+
+
+class KittiDataset(FolderDataset):
+    """KITTI raw samples with the same keys as ``FolderDataset`` (see folder.py), for a split list.
+
+    Ground truth (``depth_gt``) is the lidar projected into the target camera.
+
+    Args:
+        root: the KITTI raw root (holding the date folders).
+        split: a split name from ``SPLITS`` or a split file.
+        height, width: network input size (multiples of 32).
+        temporal_offsets: neighbouring frames, e.g. (-1, 1).
+        stereo: return the other colour camera's frame.
+        augment: colour jitter and horizontal flips.
+        cache: keep decoded images in memory.
+        ground_truth: compute lidar depth (needs velodyne_points).
+        skip_missing: drop split entries whose files are missing instead of raising.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | Path,
+        height: int,
+        width: int,
+        temporal_offsets: tuple[int, ...] = (),
+        stereo: bool = False,
+        augment: bool = False,
+        cache: bool = False,
+        ground_truth: bool = False,
+        skip_missing: bool = False,
+    ) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"KITTI root not found: {root}")
+        rows = read_split(split)
+        scenes: dict[tuple[str, str], FolderScene] = {}  # (drive, side) -> scene, in first-seen order
+        order: dict[tuple[str, str], int] = {}
+        index, missing = [], []
+        for drive, frame, side in rows:
+            needed = [frame + o for o in temporal_offsets] + [frame]
+            target_cam, other_cam = (2, 3) if side == "l" else (3, 2)
+            files = [_frame_file(root, drive, target_cam, f) for f in needed]
+            if stereo:
+                files.append(_frame_file(root, drive, other_cam, frame))
+            if ground_truth:
+                files.append(root / drive / "velodyne_points" / "data" / f"{frame:010d}.bin")
+            absent = [f for f in files if not f.is_file()]
+            if absent:
+                missing.extend(absent)
+                continue
+            key = (drive, side)
+            if key not in scenes:
+                scenes[key] = _drive_scene(root, drive, target_cam, other_cam, ground_truth)
+                order[key] = len(order)
+            index.append((order[key], frame))
+        if missing and not skip_missing:
+            shown = "\n  ".join(str(p) for p in missing[:5])
+            raise FileNotFoundError(
+                f"{len(missing)} files listed by split {split} are missing under {root}, e.g.:\n  {shown}\n"
+                "(download the raw archives listed in kitti_archives_to_download.txt, or pass --skip-missing)"
+            )
+        if missing:
+            print(f"KITTI: skipped {len(rows) - len(index)} of {len(rows)} split entries with missing files")
+        if not index:
+            raise ValueError(f"no frames of split {split} found under {root}")
+        self._setup(list(scenes.values()), index, height, width, temporal_offsets, stereo, augment, cache)
+
+
+def _frame_file(root: Path, drive: str, camera: int, frame: int) -> Path:
+    return root / drive / _CAMERA_FOLDER[camera] / "data" / f"{frame:010d}.png"
+
+
+def _drive_scene(root: Path, drive: str, target: int, other: int, ground_truth: bool) -> FolderScene:
+    """One drive seen from camera ``target`` as a scene: frame i is ``<i:010d>.png``."""
+    calib = read_calibration(root / drive.split("/")[0])
+    folder = root / drive
+    count = 1 + max(int(p.stem) for p in (folder / _CAMERA_FOLDER[target] / "data").glob("*.png"))
+    frames = tuple(_frame_file(root, drive, target, i) for i in range(count))
+    right = tuple(_frame_file(root, drive, other, i) for i in range(count))
+    depth = tuple(folder / "velodyne_points" / "data" / f"{i:010d}.bin" for i in range(count)) if ground_truth else None
+    loader = functools.partial(_lidar_loader, calib=calib, camera=target)
+    return FolderScene(
+        root=folder,
+        frames=frames,
+        intrinsics=calib.intrinsics(target),
+        right=right,
+        depth=depth,
+        poses=None,
+        other_side=1.0 if target == 2 else -1.0,  # camera 3 is to the right of camera 2
+        depth_loader=loader if ground_truth else None,
+    )
+
+
+def _lidar_loader(path: Path, calib: KittiCalibration, camera: int) -> np.ndarray:
+    return lidar_depth(path, calib, camera)
+
+
+def export_ground_truth(root: str | Path, split: str | Path, out: str | Path, skip_missing: bool = False) -> list[Path]:
+    """Write the lidar ground truth of every split frame as a 16-bit PNG in mm, plus ``files.txt``.
+
+    Files are named ``<drive>_<frame>_<side>.png``; ``files.txt`` lists the split lines in order.
+    """
+    from selfdepth.predict import save_depth_png
+
+    root, out = Path(root), Path(out)
+    rows = read_split(split)
+    out.mkdir(parents=True, exist_ok=True)
+    written, lines, missing = [], [], []
+    for drive, frame, side in rows:
+        scan = root / drive / "velodyne_points" / "data" / f"{frame:010d}.bin"
+        if not scan.is_file():
+            missing.append(scan)
+            continue
+        depth = lidar_depth(scan, read_calibration(root / drive.split("/")[0]), 2 if side == "l" else 3)
+        path = out / f"{drive.split('/')[-1]}_{frame:010d}_{side}.png"
+        save_depth_png(path, depth)
+        written.append(path)
+        lines.append(f"{drive} {frame} {side} {path.name}")
+    if missing and not skip_missing:
+        shown = "\n  ".join(str(p) for p in missing[:5])
+        raise FileNotFoundError(f"{len(missing)} velodyne scans of split {split} are missing, e.g.:\n  {shown}\n"
+                                "(pass --skip-missing to export the others)")
+    (out / "files.txt").write_text("".join(line + "\n" for line in lines))
+    return written

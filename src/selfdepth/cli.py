@@ -79,6 +79,12 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {export_onnx(args.checkpoint, args.onnx)}")
 
 
+def _import_monodepth2(args: argparse.Namespace) -> None:
+    from selfdepth.monodepth2 import import_monodepth2
+
+    print(f"wrote {import_monodepth2(args.encoder, args.depth, args.output, args.mode, args.baseline)}")
+
+
 def _kitti_gt(args: argparse.Namespace) -> None:
     from selfdepth.data.kitti import export_ground_truth
 
@@ -165,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--onnx", required=True, help="output .onnx file")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("import-monodepth2", help="convert Monodepth2's encoder.pth + depth.pth into a checkpoint")
+    p.add_argument("--encoder", required=True, help="Monodepth2 encoder.pth")
+    p.add_argument("--depth", required=True, help="Monodepth2 depth.pth")
+    p.add_argument("-o", "--output", required=True, help="selfdepth checkpoint to write")
+    p.add_argument("--mode", choices=("mono", "stereo", "mono+stereo"), default="mono",
+                   help="how the weights were trained; stereo modes give metric depth")
+    p.add_argument("--baseline", type=float, default=0.54, help="training stereo baseline in metres (KITTI: 0.54)")
+    p.set_defaults(func=_import_monodepth2)
 
     p = sub.add_parser("kitti-gt", help="project KITTI lidar to ground-truth depth maps for a split")
     p.add_argument("--root", required=True, help="KITTI raw root (holding the date folders)")

@@ -19,7 +19,8 @@ MODES = ("stereo", "mono", "mono+stereo")
 class DataConfig:
     """Where the frames come from and how they are fed."""
 
-    train: str = "data/synth_train"  # training data: a folder of scenes in the selfdepth layout
+    train: str = "data/synth_train"  # training data: a folder of scenes in the selfdepth layout, or a KITTI root
+    kitti_split: str | None = None  # train on this KITTI split (name or file); data.train is then the KITTI raw root
     test: str | None = None  # held-out data with depth/ for evaluation
     height: int = 128  # network input height, multiple of 32
     width: int = 416  # network input width, multiple of 32

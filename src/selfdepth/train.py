@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
@@ -227,23 +228,27 @@ class BroadcastBuffers(Callback):
 def make_dataset(config: Config, root: str | None = None, train: bool = True) -> FolderDataset:
     """The data set a config asks for (training samples, or evaluation samples when ``train`` is False)."""
     d = config.data
-    return FolderDataset(
-        root or d.train,
-        d.height,
-        d.width,
-        temporal_offsets=config.train.temporal_offsets if (train and config.uses_temporal) else (),
-        stereo=train and config.uses_stereo,
-        augment=train and d.augment,
-        cache=d.cache_images,
-    )
+    kwargs = {
+        "temporal_offsets": config.train.temporal_offsets if (train and config.uses_temporal) else (),
+        "stereo": train and config.uses_stereo,
+        "augment": train and d.augment,
+        "cache": d.cache_images,
+    }
+    if d.kitti_split and root is None:
+        from selfdepth.data.kitti import KittiDataset
+
+        return KittiDataset(d.train, d.kitti_split, d.height, d.width, **kwargs)
+    return FolderDataset(root or d.train, d.height, d.width, **kwargs)
 
 
 def _baseline(dataset: FolderDataset) -> float | None:
-    """The data's stereo baseline in metres; every scene must agree."""
-    baselines = {s.intrinsics.baseline for s in dataset.scenes}
-    if len(baselines) > 1:
-        raise ValueError(f"scenes disagree on the stereo baseline: {sorted(b for b in baselines if b)}")
-    return baselines.pop()
+    """The data's stereo baseline in metres: scenes must agree to 2% (KITTI's days differ by ~1%)."""
+    baselines = [s.intrinsics.baseline for s in dataset.scenes if s.intrinsics.baseline]
+    if not baselines:
+        return None
+    if max(baselines) > 1.02 * min(baselines):
+        raise ValueError(f"scenes disagree on the stereo baseline: {min(baselines)} to {max(baselines)} m")
+    return float(np.mean(baselines))
 
 
 def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None = None) -> Path:

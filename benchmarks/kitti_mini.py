@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from selfdepth.config import load_config
 from selfdepth.data.kitti import KittiDataset
 from selfdepth.evaluate import evaluate, format_table
@@ -63,6 +65,10 @@ def main() -> None:
             "constant (median-scaled)": result["constant"]}
     print(format_table(rows))
     steps = sum(1 for _ in open(work / "run" / "loss.csv")) - 1
+    # Collapse diagnostics: the raw sigmoid on the test frames (1 = maximum disparity, 0.1 units).
+    assert model.net is not None
+    with torch.no_grad():
+        sigmoid = model.net(torch.stack([data[i]["image"] for i in range(len(data))]))[0]
     record = {
         "setting": f"stereo, {width}x{height}, batch 8, lr {args.lr}, random init, 16 training views "
                    "(frames 1-8, left and right), evaluated on frames 0-9 (left) vs lidar, Garg crop, 80 m cap",
@@ -74,6 +80,8 @@ def main() -> None:
         "abs_rel_median_scaled": result["model_median_scaled"]["abs_rel"],
         "constant_abs_rel": result["constant"]["abs_rel"],
         "ratio_metric": result["model"]["abs_rel"] / result["constant"]["abs_rel"],
+        "sigmoid_mean": float(sigmoid.mean()),
+        "sigmoid_saturated_fraction": float((sigmoid > 0.9).float().mean()),
         "scale_ratio": result["scale_ratio"],
         "metrics": result["model"],
         "metrics_median_scaled": result["model_median_scaled"],

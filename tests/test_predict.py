@@ -157,3 +157,18 @@ def test_checkpoint_of_another_model(tmp_path):
         DepthModel.load(other)
     with pytest.raises(FileNotFoundError, match="missing.ckpt"):
         DepthModel.load(tmp_path / "missing.ckpt")
+
+
+@pytest.mark.parametrize("factor", [0.1, 7.0])
+def test_scale_from_camera_height_recovers_a_known_scale(tiny_root, factor):
+    """Relative depth = true depth / factor: the road plane at 1.65 m gives the factor back."""
+    from selfdepth.data.synthetic import CAMERA_HEIGHT
+    from selfdepth.io import load_depth, load_intrinsics
+    from selfdepth.pointcloud import scale_from_camera_height
+
+    scene = tiny_root / "scene_0001"
+    intrinsics = load_intrinsics(scene / "intrinsics.json")
+    for frame in ("000000", "000002"):
+        depth = load_depth(scene / "depth" / f"{frame}.npy")
+        estimate = scale_from_camera_height(depth / factor, intrinsics, CAMERA_HEIGHT)
+        assert estimate == pytest.approx(factor, rel=0.05)

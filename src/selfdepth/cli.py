@@ -54,7 +54,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from selfdepth.predict import predict_paths
 
-    written = predict_paths(args.inputs, args.checkpoint, args.out, args.batch_size, args.flip_tta, args.backend)
+    written = predict_paths(args.inputs, args.checkpoint, args.out, args.batch_size, args.flip_tta, args.backend,
+                            scale=args.scale)
     print(f"wrote {len(written)} depth maps or videos (and colour pictures) to {args.out}")
 
 
@@ -66,10 +67,19 @@ def _pointcloud(args: argparse.Namespace) -> None:
     image = load_image(args.image)
     h, w = image.shape[:2]
     intrinsics = intrinsics_for_image(load_intrinsics(args.intrinsics, w, h), w, h, str(args.intrinsics))
+    from selfdepth.pointcloud import scale_from_camera_height
+
     prediction = load(args.checkpoint, args.backend).predict(image, intrinsics, args.flip_tta)
+    unit = "metres" if prediction.metric else "relative units (mono model: scale unknown)"
+    if args.camera_height:
+        factor = scale_from_camera_height(prediction.depth, intrinsics, args.camera_height)
+        prediction.depth = prediction.depth * factor
+        unit = f"metres, scaled x{factor:.3f} to a camera height of {args.camera_height} m"
+    elif args.scale:
+        prediction.depth = prediction.depth * args.scale
+        unit = f"depth scaled x{args.scale}"
     cloud = prediction.points(max_depth=args.max_depth, remove_sky=args.remove_sky)
     cloud.save_ply(args.output)
-    unit = "metres" if prediction.metric else "relative units (mono model: scale unknown)"
     print(f"wrote {len(cloud)} points to {args.output} ({unit})")
 
 
@@ -154,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4, help="images per network pass")
     p.add_argument("--flip-tta", action="store_true", help="average with the mirrored image's prediction")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument("--scale", type=float, help="multiply depth by this (a mono model's known scale)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("pointcloud", help="a coloured 3-D point cloud (binary PLY) from one image")
@@ -163,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="points.ply")
     p.add_argument("--max-depth", type=float, help="drop points farther than this")
     p.add_argument("--remove-sky", action="store_true", help="drop the far region touching the top of the image")
+    p.add_argument("--scale", type=float, help="multiply depth by this (a mono model's known scale)")
+    p.add_argument("--camera-height", type=float,
+                   help="metres from camera to road: scale a mono model's depth so the fitted road plane sits there")
     p.add_argument("--flip-tta", action="store_true")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     p.set_defaults(func=_pointcloud)

@@ -11,7 +11,7 @@ import torch
 from selfdepth.geometry import backproject
 from selfdepth.io import Intrinsics
 
-__all__ = ["PointCloud", "depth_to_points", "sky_mask", "write_ply", "intrinsics_for_image"]
+__all__ = ["PointCloud", "depth_to_points", "sky_mask", "write_ply", "intrinsics_for_image", "scale_from_camera_height"]
 
 
 @dataclass
@@ -114,3 +114,37 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     PlyData([PlyElement.describe(vertex, "vertex")], text=False, byte_order="<").write(str(path))
     return path
+
+
+def scale_from_camera_height(depth: np.ndarray, intrinsics: Intrinsics, camera_height: float) -> float:
+    """The factor that turns a relative depth map into metres, from the camera's known height over the road.
+
+    Fits a plane to the points seen in the bottom fifth and middle half of the
+    image (the road ahead, for a forward-facing car camera), refitting on the 70%
+    of points nearest the plane a few times to shed kerbs and cars, and compares
+    the camera's distance to it with ``camera_height``.
+
+    Args:
+        depth: (H, W) relative depth (e.g. a mono model's output).
+        intrinsics: the camera.
+        camera_height: metres between the camera centre and the road (KITTI: 1.65).
+
+    Returns:
+        ``camera_height / fitted height``: multiply the depth by it.
+    """
+    if not camera_height > 0:
+        raise ValueError(f"camera height must be positive metres, got {camera_height}")
+    h, w = depth.shape
+    region = np.zeros((h, w), dtype=bool)
+    region[h - h // 5 :, w // 4 : w - w // 4] = True
+    cloud = depth_to_points(np.where(region, depth, 0.0), intrinsics)
+    points = cloud.xyz.astype(np.float64)
+    if len(points) < 10:
+        raise ValueError("too few valid depths in the bottom of the image to fit the road plane")
+    for _ in range(4):
+        centre = points.mean(0)
+        normal = np.linalg.svd(points - centre, full_matrices=False)[2][-1]  # direction of least spread
+        residual = np.abs((points - centre) @ normal)
+        points = points[residual <= np.quantile(residual, 0.7)] if len(points) > 50 else points
+    height = abs(float(centre @ normal))  # distance from the camera (origin) to the plane
+    return camera_height / height

@@ -240,12 +240,14 @@ def predict_paths(
     flip_tta: bool = False,
     backend: str = "torch",
     progress: bool = True,
+    scale: float | None = None,
 ) -> list[Path]:
     """Predict images, folders of images and video files.
 
     For an image ``<name>``: ``<name>_depth.npy`` (float32), ``<name>_depth.png`` (16-bit,
     millimetres) and ``<name>_disp.png`` (magma). For a video: ``<name>_depth.mp4``, the
-    input and its colour-mapped disparity side by side. Returns the files written.
+    input and its colour-mapped disparity side by side. ``scale`` multiplies the depth
+    (a mono model's known scale). Returns the files written.
     """
     from tqdm import tqdm
 
@@ -266,6 +268,8 @@ def predict_paths(
         for members in groups.values():
             preds = model.predict_batch([arrays[i] for i in members], flip_tta=flip_tta)
             for i, pred in zip(members, preds):
+                if scale:
+                    pred.depth = pred.depth * scale
                 stem = out / chunk[i].stem
                 np.save(f"{stem}_depth.npy", pred.depth.astype(np.float32))
                 save_depth_png(Path(f"{stem}_depth.png"), pred.depth)

@@ -118,8 +118,9 @@ def test_adaptive_loss_parameters_train_log_and_resume(tiny_root, tmp_path):
     fresh = SelfDepth(_config(tiny_root, tmp_path, *extra).to_dict(), 0.54)
     assert not torch.equal(state["pixel_loss.latent_alpha"], fresh.pixel_loss.latent_alpha.detach())
     assert not torch.equal(state["pixel_loss.latent_scale"], fresh.pixel_loss.latent_scale.detach())
-    params_in_optimizer = sum(len(g["params"]) for g in ckpt["optimizer_states"][0]["param_groups"])
-    assert params_in_optimizer == len(list(fresh.parameters()))
+    groups = ckpt["optimizer_states"][0]["param_groups"]
+    assert sum(len(g["params"]) for g in groups) == len(list(fresh.parameters()))
+    assert len(groups[1]["params"]) == 2 and groups[1]["lr"] == pytest.approx(100 * groups[0]["lr"])  # alpha, c: 1e-2
 
     events = EventAccumulator(str(tmp_path / "tb")).Reload()
     assert {"robust/alpha_r", "robust/scale_b"} <= set(events.Tags()["scalars"])

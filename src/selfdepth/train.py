@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from selfdepth import __version__
@@ -189,7 +189,12 @@ class SelfDepth(L.LightningModule):
 
     def configure_optimizers(self):
         t = self.cfg.train
-        optimizer = torch.optim.Adam(self.parameters(), lr=t.lr)
+        robust = [p for p in self.pixel_loss.parameters()] if isinstance(self.pixel_loss, nn.Module) else []
+        ids = {id(p) for p in robust}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": t.lr}]
+        if robust:  # the adaptive loss's alpha and c: a few scalars with their own rate
+            groups.append({"params": robust, "lr": self.cfg.loss.adaptive_lr or t.lr})
+        optimizer = torch.optim.Adam(groups, lr=t.lr)
         drop_at = max(1, int(t.lr_decay_at * t.max_steps))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: t.lr_decay if step >= drop_at else 1.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -163,7 +163,7 @@ def _share_pointing_to_truth(root: Path, init_depth: float) -> float:
 
 
 def test_initial_depth_gives_gradients_toward_the_truth(synth_root):
-    """Guards the collapse to maximum disparity (see ModelConfig.init_depth).
+    """Guards the far start that avoided a collapse to maximum disparity in `make demo` (ModelConfig.init_depth).
 
     Starting near (Monodepth2's sigmoid 0.5 = 0.2 units, ~30% of the width of stereo disparity),
     warps compare unrelated content and most pixels' gradients point away from the true depth;

@@ -54,8 +54,9 @@ def time_steps(step, repeats: int) -> list[float]:
     return times
 
 
-def ours(batch, repeats: int) -> list[float]:
-    config = load_config(None, ["train.mode=mono+stereo", f"data.height={H}", f"data.width={W}"])
+def ours(batch, repeats: int, compiled: bool = True) -> list[float]:
+    config = load_config(None, ["train.mode=mono+stereo", f"data.height={H}", f"data.width={W}",
+                                f"train.compile_loss={compiled}"])
     torch.manual_seed(0)
     model = SelfDepth(config.to_dict(), 0.54).train()
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
@@ -134,6 +135,8 @@ def main() -> None:
               "machine": platform.processor() or platform.machine(), "device": "cpu"}
     ours_times = ours(batch, args.repeats)
     result["selfdepth_median_s"] = statistics.median(ours_times)
+    result["selfdepth_eager_median_s"] = statistics.median(ours(batch, args.repeats, compiled=False))
+    result["note"] = "selfdepth_median_s uses train.compile_loss=true (torch.compile of the photometric error)"
     md2 = import_monodepth2()
     if md2 is None:
         result["monodepth2_median_s"] = None
@@ -142,6 +145,7 @@ def main() -> None:
         ref_times = reference(batch, args.repeats, *md2)
         result["monodepth2_median_s"] = statistics.median(ref_times)
         result["ratio"] = result["selfdepth_median_s"] / result["monodepth2_median_s"]
+        result["ratio_eager"] = result["selfdepth_eager_median_s"] / result["monodepth2_median_s"]
         result["target_ratio"] = 0.8
     out = Path(__file__).parent / "results" / "train_step.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -15,6 +15,7 @@ One training step (``SelfDepth.training_step``) reads top to bottom:
 from __future__ import annotations
 
 import csv
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,13 @@ class SelfDepth(L.LightningModule):
         self.backproject = BackprojectDepth(data.height, data.width)
         # A module for barron_adaptive: its alpha and c then train with the networks and live in checkpoints.
         self.pixel_loss = self.cfg.pixel_loss()
+        self._photometric = _compiled(photometric_error) if self.cfg.train.compile_loss else photometric_error
 
     # ------------------------------------------------------------------ the objective
 
     def photometric(self, pred: Tensor, target: Tensor) -> Tensor:
         """(N, 3, H, W) x2 -> (N, 1, H, W) photometric error."""
-        return photometric_error(pred, target, self.cfg.loss.ssim_weight, self.pixel_loss)
+        return self._photometric(pred, target, self.cfg.loss.ssim_weight, self.pixel_loss)
 
     def source_views(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Every source image and its target-to-source transform.
@@ -198,6 +200,23 @@ class SelfDepth(L.LightningModule):
         drop_at = max(1, int(t.lr_decay_at * t.max_steps))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: t.lr_decay if step >= drop_at else 1.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _compiled(fn):
+    """``torch.compile(fn)``, falling back to ``fn`` with a warning if compiling fails (e.g. no C++ compiler)."""
+    state = {"fn": torch.compile(fn, dynamic=False)}
+
+    def call(*args):
+        try:
+            return state["fn"](*args)
+        except Exception as err:  # noqa: BLE001 - inductor raises many types when it cannot build
+            if state["fn"] is fn:
+                raise
+            warnings.warn(f"torch.compile of the photometric loss failed ({type(err).__name__}: {err}); running eagerly")
+            state["fn"] = fn
+            return fn(*args)
+
+    return call
 
 
 class LossHistory(Callback):

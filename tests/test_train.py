@@ -75,6 +75,20 @@ def test_resume_continues_from_the_saved_step(tiny_root, tmp_path):
     assert steps == list(range(1, 8)), "the resumed run picks up at step 5, not at 1"
 
 
+def test_learning_rate_warms_up_linearly_then_drops_once(tiny_root, tmp_path):
+    config = _config(tiny_root, tmp_path, "train.max_steps=20", "train.warmup_steps=4", "train.lr=1e-3",
+                     "train.lr_decay_at=0.5", "train.lr_decay=0.1")
+    setup = SelfDepth(config.to_dict()).configure_optimizers()
+    optimizer, schedule = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    expected = [1e-3 * min(1, (s + 1) / 4) * (0.1 if s >= 10 else 1) for s in range(20)]
+    assert rates == pytest.approx(expected, rel=1e-9)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
     fit(_config(tiny_root, tmp_path, "train.max_steps=2", "train.checkpoint_every=1"))
     last = tmp_path / "checkpoints" / "last.ckpt"

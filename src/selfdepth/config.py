@@ -77,6 +77,7 @@ class TrainConfig:
     temporal_offsets: tuple[int, ...] = (-1, 1)  # neighbouring frames used in mono modes
     batch_size: int = 8  # images per step (per device)
     lr: float = 1e-4  # Adam learning rate
+    warmup_steps: int = 0  # steps of linear ramp from lr/warmup_steps up to lr (0 = none)
     lr_decay_at: float = 0.75  # fraction of max_steps after which the rate drops
     lr_decay: float = 0.1  # factor of that drop
     max_steps: int = 1000  # optimisation steps

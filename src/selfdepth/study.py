@@ -28,7 +28,7 @@ from selfdepth.data.synthetic import Outliers, render_if_missing
 from selfdepth.evaluate import METRICS, evaluate
 from selfdepth.losses.robust import PIXEL_LOSSES, AdaptiveRobustLoss
 from selfdepth.predict import DepthModel, read_checkpoint
-from selfdepth.train import SelfDepth, fit
+from selfdepth.train import fit
 
 __all__ = ["run_study", "summarise", "markdown_table", "save_bar_chart", "SYNTHETIC_SETS"]
 
@@ -88,10 +88,10 @@ def _run_one(config: Config, run_dir: Path) -> dict:
 def _robust_parameters(checkpoint: Path) -> dict[str, list[float]]:
     """The adaptive loss's final alpha and c per channel."""
     ckpt = read_checkpoint(checkpoint)
-    module = SelfDepth(ckpt["hyper_parameters"]["config"], ckpt["hyper_parameters"]["baseline_m"])
-    module.load_state_dict(ckpt["state_dict"])
-    loss = module.pixel_loss
+    loss = Config.from_dict(ckpt["hyper_parameters"]["config"]).pixel_loss()  # just the loss, not the networks
     assert isinstance(loss, AdaptiveRobustLoss)
+    prefix = "pixel_loss."
+    loss.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
     return {"alpha": loss.alpha().detach().mean((1, 2)).tolist(), "scale": loss.scale().detach().mean((1, 2)).tolist()}
 
 

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from selfdepth import __version__
-from selfdepth.config import Config
+from selfdepth.config import Config, TrainConfig
 from selfdepth.data.folder import FolderDataset
 from selfdepth.geometry import (
     BackprojectDepth,
@@ -43,7 +43,7 @@ from selfdepth.geometry import (
 from selfdepth.losses import AdaptiveRobustLoss, edge_aware_smoothness, min_reprojection, photometric_error
 from selfdepth.models import DepthNet, PoseNet
 
-__all__ = ["SelfDepth", "fit", "make_dataset", "NonFiniteLossError"]
+__all__ = ["SelfDepth", "fit", "make_dataset", "lr_factor", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -197,9 +197,15 @@ class SelfDepth(L.LightningModule):
         if robust:  # the adaptive loss's alpha and c: a few scalars with their own rate
             groups.append({"params": robust, "lr": self.cfg.loss.adaptive_lr or t.lr})
         optimizer = torch.optim.Adam(groups, lr=t.lr)
-        drop_at = max(1, int(t.lr_decay_at * t.max_steps))
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: t.lr_decay if step >= drop_at else 1.0)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, t))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def lr_factor(step: int, t: TrainConfig) -> float:
+    """Multiplier of the learning rate at ``step``: a linear warm-up, then one step drop."""
+    warmup = min(1.0, (step + 1) / t.warmup_steps) if t.warmup_steps > 0 else 1.0
+    drop_at = max(1, int(t.lr_decay_at * t.max_steps))
+    return warmup * (t.lr_decay if step >= drop_at else 1.0)
 
 
 def _compiled(fn):

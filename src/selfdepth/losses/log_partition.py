@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["ALPHA_MAX", "TABLE_FILE", "log_partition", "integrate", "rho_float64", "alpha_to_knot"]
+__all__ = ["ALPHA_MAX", "TABLE_FILE", "log_partition", "table_tensors", "integrate", "rho_float64", "alpha_to_knot"]
 
 ALPHA_MAX = 4.0  # the table covers [0, ALPHA_MAX]
 TABLE_FILE = "log_partition.json"
@@ -75,13 +75,26 @@ def _table() -> tuple[float, np.ndarray, np.ndarray]:
     return float(data["t_step"]), np.asarray(data["log_z"]), np.asarray(data["dlog_z_dt"])
 
 
-def log_partition(alpha: Tensor, check: bool = True) -> Tensor:
+def table_tensors(dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+    """The shipped table as (log Z at the knots, d log Z per knot interval), each (K,).
+
+    Modules that call ``log_partition`` every step keep these as buffers, so the
+    table is not copied to the device on every call.
+    """
+    step, log_z, dlog_z = _table()
+    values = torch.as_tensor(log_z, dtype=dtype, device=device)
+    slopes = torch.as_tensor(dlog_z * step, dtype=dtype, device=device)
+    return values, slopes
+
+
+def log_partition(alpha: Tensor, check: bool = True, table: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """log Z(alpha), elementwise, by cubic Hermite interpolation of the shipped table.
 
     Args:
         alpha: any shape, values in [0, ALPHA_MAX].
         check: raise for alpha outside the table; False skips it (the check is a host sync),
             for callers whose alpha is in range by construction.
+        table: ``table_tensors()`` already on alpha's device and dtype; built here when None.
 
     Returns:
         log Z of ``alpha``'s shape, dtype and device; differentiable in ``alpha``.
@@ -89,11 +102,10 @@ def log_partition(alpha: Tensor, check: bool = True) -> Tensor:
     if check and ((alpha < 0) | (alpha > ALPHA_MAX)).any():
         raise ValueError(f"log Z(alpha) is tabulated for alpha in [0, {ALPHA_MAX}], got {alpha.min().item()} to "
                          f"{alpha.max().item()}")
-    step, log_z, dlog_z = _table()  # knots at t = 0, step, 2 step, ... 2
-    values = torch.as_tensor(log_z, dtype=alpha.dtype, device=alpha.device)
-    slopes = torch.as_tensor(dlog_z, dtype=alpha.dtype, device=alpha.device) * step  # per knot interval
+    values, slopes = table_tensors(alpha.dtype, alpha.device) if table is None else table
+    step = _table()[0]  # knots at t = 0, step, 2 step, ... 2
     pos = alpha_to_knot(alpha) / step
-    i = pos.detach().floor().clamp(0, len(log_z) - 2).long()
+    i = pos.detach().floor().clamp(0, len(values) - 2).long()
     t = pos - i  # in [0, 1], carries the gradient
     t2, t3 = t * t, t * t * t
     return (

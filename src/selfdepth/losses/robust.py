@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from kornia.color import rgb_to_yuv
 from torch import Tensor, nn
 
-from selfdepth.losses.log_partition import ALPHA_MAX, log_partition
+from selfdepth.losses.log_partition import ALPHA_MAX, log_partition, table_tensors
 
 __all__ = [
     "PixelLoss",
@@ -233,6 +233,10 @@ class AdaptiveRobustLoss(nn.Module):
             self.latent_scale = nn.Parameter(b0)
         else:
             self.register_buffer("latent_scale", b0)
+        # The log Z table moves with the module (.to(device)) but is not saved: it ships with the package.
+        log_z, dlog_z = table_tensors()
+        self.register_buffer("log_z_values", log_z, persistent=False)
+        self.register_buffer("log_z_slopes", dlog_z, persistent=False)
 
     def alpha(self) -> Tensor:
         """Current alpha, (C, 1, 1) or (C, H, W)."""
@@ -255,7 +259,7 @@ class AdaptiveRobustLoss(nn.Module):
         alpha, c = self.alpha(), self.scale()
         # alpha in (lo, hi) and c > scale_lo by construction: no validation syncs on this hot path.
         rho = general(_yuv(x) if self.yuv else x, alpha, c, check=False)
-        nll = rho + torch.log(c) + log_partition(alpha, check=False)
+        nll = rho + torch.log(c) + log_partition(alpha, check=False, table=(self.log_z_values, self.log_z_slopes))
         return self.scale_init * nll
 
     def extra_repr(self) -> str:

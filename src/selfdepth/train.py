@@ -335,7 +335,10 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
         use_distributed_sampler=True,
     )
     try:
-        trainer.fit(model, loader, ckpt_path=last if resume else None, weights_only=True)
+        with warnings.catch_warnings():
+            # Lightning 2.6 trips torch's own pytree deprecation on every step; nothing for users to act on.
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+            trainer.fit(model, loader, ckpt_path=last if resume else None, weights_only=True)
     except NonFiniteLossError as err:
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint had been written yet"
         raise NonFiniteLossError(f"{err}; training stopped, {kept}") from None

@@ -5,7 +5,7 @@ finest scale only), plain eager PyTorch, and the ONNX export under onnxruntime, 
 Monodepth2's encoder + decoder in eager mode.
 Writes benchmarks/results/inference.json. Target: ours <= 0.9x the reference.
 
-    python benchmarks/inference.py [--repeats 30]
+    python benchmarks/inference.py [--repeats 100]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,19 +28,23 @@ from _monodepth2 import import_monodepth2
 H, W = 192, 640
 
 
-def median_time(fn, x: torch.Tensor, repeats: int) -> float:
+def median_times(fns: dict[str, Callable], x: torch.Tensor, repeats: int, rounds: int = 5) -> dict[str, float]:
+    """Median seconds per call of each function, timed in interleaved rounds so clock drift hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     with torch.inference_mode():
-        for _ in range(3):
-            fn(x)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(x)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn in fns.values():  # warm-up
+            for _ in range(3):
+                fn(x)
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                for _ in range(max(1, repeats // rounds)):
+                    start = time.perf_counter()
+                    fn(x)
+                    times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def onnxruntime_time(net: DepthNet, x: torch.Tensor, repeats: int) -> float:
+def onnxruntime_session(net: DepthNet, x: torch.Tensor) -> Callable:
     """The same network exported to ONNX and run by onnxruntime with 2 threads (spinning off, as selfdepth does)."""
     import tempfile
 
@@ -61,31 +66,34 @@ def onnxruntime_time(net: DepthNet, x: torch.Tensor, repeats: int) -> float:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feed = x.numpy()
-    return median_time(lambda t: session.run(None, {"image": feed}), x, repeats)
+    return lambda t: session.run(None, {"image": feed})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=100, help="timed calls per variant, in 5 interleaved rounds")
     args = parser.parse_args()
     torch.set_num_threads(2)
     x = torch.rand(1, 3, H, W)
     net = DepthNet().eval()
     result = {"setting": f"batch 1, {W}x{H}, 2 threads, CPU", "machine": platform.processor() or platform.machine()}
-    result["selfdepth_eager_s"] = median_time(lambda t: net(t)[0], x, args.repeats)
-    fast = optimise_for_inference(net, H, W)
-    result["selfdepth_s"] = median_time(fast, x, args.repeats)
-    result["selfdepth_onnxruntime_s"] = onnxruntime_time(net, x, args.repeats)
+    fns = {
+        "selfdepth_eager_s": lambda t: net(t)[0],
+        "selfdepth_s": optimise_for_inference(net, H, W),
+        "selfdepth_onnxruntime_s": onnxruntime_session(net, x),
+    }
     md2 = import_monodepth2()
     if md2 is None:
-        result["monodepth2_s"] = None
         result["note"] = "pip could not fetch monodepth2==1.0.0: no reference"
     else:
         networks, _ = md2
         encoder = networks.ResnetEncoder(18, False).eval()
         decoder = networks.DepthDecoder(encoder.num_ch_enc, range(4)).eval()
-        result["monodepth2_s"] = median_time(lambda t: decoder(encoder(t))[("disp", 0)], x, args.repeats)
+        fns["monodepth2_s"] = lambda t: decoder(encoder(t))[("disp", 0)]
+    result.update(median_times(fns, x, args.repeats))
+    if md2 is not None:
         result["ratio"] = result["selfdepth_s"] / result["monodepth2_s"]
+        result["ratio_onnxruntime"] = result["selfdepth_onnxruntime_s"] / result["monodepth2_s"]
         result["ratio_eager"] = result["selfdepth_eager_s"] / result["monodepth2_s"]
         result["target_ratio"] = 0.9
     out = Path(__file__).parent / "results" / "inference.json"

@@ -7,7 +7,8 @@ Target: AbsRel <= 0.6x the baseline's within 60 minutes on a 2-core CPU.
 The step budget is set from a measured step time so that the learning-rate drop
 (``train.lr_decay_at``) lands inside the budget. Writes benchmarks/results/mono_synthetic.json.
 
-    python benchmarks/mono_synthetic.py --minutes 30
+    python benchmarks/mono_synthetic.py                                   # the committed result
+    python benchmarks/mono_synthetic.py --minutes 10 --height 64 --width 224 --result NAME.json
 """
 
 from __future__ import annotations

@@ -93,9 +93,9 @@ class TrainConfig:
     strategy: str = "auto"  # auto | ddp | ddp_spawn ...
     sync_batchnorm: bool = True  # share batch-norm statistics across DDP processes
     precision: str = "32-true"  # Lightning precision, e.g. bf16-mixed on GPUs
-    # Fuse the photometric error (SSIM + pixel loss) with torch.compile: 0.84x the eager step time on
-    # a 2-core CPU (benchmarks/train_step.py). Needs a C++ compiler; falls back to eager with a warning.
-    # Off here (each new run compiles for ~10 s), on in the presets.
+    # Fuse the photometric error (SSIM + pixel loss) with torch.compile: 0.84-0.88x the eager step time
+    # on a 2-core CPU (benchmarks/train_step.py). Needs a C++ compiler; falls back to eager with a warning.
+    # Off here (a new process compiles for ~19 s, ~1 s with inductor's cache warm), on in the presets.
     compile_loss: bool = False
     progress_bar: bool = True  # show a progress bar
 

@@ -83,7 +83,7 @@ def optimise_for_inference(net: DepthNet, height: int, width: int) -> torch.nn.M
     module = _Finest(net).eval()
     with torch.no_grad(), warnings.catch_warnings():
         # TorchScript is deprecated in torch 2.14, but its freeze is what folds batch norm here
-        # (1.3x faster than eager on CPU); the ONNX path (export.py) is the long-term one.
+        # (1.1-1.3x faster than eager in benchmarks/inference.py); the ONNX path (export.py) is the long-term one.
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=FutureWarning)
         traced = torch.jit.trace(module, torch.rand(1, 3, height, width))
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))

@@ -336,7 +336,7 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
     )
     try:
         with warnings.catch_warnings():
-            # Lightning 2.6 trips torch's own pytree deprecation on every step; nothing for users to act on.
+            # Lightning 2.6's own pytree code trips a torch deprecation warning; nothing for users to act on.
             warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
             trainer.fit(model, loader, ckpt_path=last if resume else None, weights_only=True)
     except NonFiniteLossError as err:

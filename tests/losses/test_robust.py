@@ -8,6 +8,7 @@ import pytest
 import torch
 from kornia.color import rgb_to_yuv
 
+from selfdepth.losses.log_partition import log_partition
 from selfdepth.losses.robust import (
     PIXEL_LOSSES,
     AdaptiveRobustLoss,
@@ -200,6 +201,18 @@ def test_adaptive_nll_is_the_normalised_density():
     expected = math.log(0.01) + math.log(2 * math.e * 0.6019072301972346)  # Z(1) = 2 e K1(1)
     torch.testing.assert_close(loss(x) / 0.01, torch.full_like(x, expected), rtol=1e-6, atol=1e-6)
     assert (loss(x) < 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 1.7])
+def test_adaptive_cached_log_z_table_matches_the_function(alpha, dtype):
+    """The module's cached log Z table (buffers) gives exactly log_partition's NLL, at full float64 precision."""
+    loss = AdaptiveRobustLoss(alpha_init=alpha, scale_init=0.05).to(dtype)
+    x = torch.randn(2, 3, 4, 5, dtype=dtype) * 0.1
+    a, c = loss.alpha(), loss.scale()
+    expected = 0.05 * (general(x, a, c) + torch.log(c) + log_partition(a))
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(loss(x), expected, rtol=tol, atol=tol)
 
 
 def test_adaptive_fixed_alpha_or_scale_are_not_trained_and_round_trip():

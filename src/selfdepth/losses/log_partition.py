@@ -75,7 +75,7 @@ def _table() -> tuple[float, np.ndarray, np.ndarray]:
     return float(data["t_step"]), np.asarray(data["log_z"]), np.asarray(data["dlog_z_dt"])
 
 
-def table_tensors(dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+def table_tensors(dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
     """The shipped table as (log Z at the knots, d log Z per knot interval), each (K,).
 
     Modules that call ``log_partition`` every step keep these as buffers, so the

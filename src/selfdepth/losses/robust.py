@@ -234,7 +234,8 @@ class AdaptiveRobustLoss(nn.Module):
         else:
             self.register_buffer("latent_scale", b0)
         # The log Z table moves with the module (.to(device)) but is not saved: it ships with the package.
-        log_z, dlog_z = table_tensors()
+        # Kept in float64 and cast to alpha's dtype per call, so a float64 module keeps full precision.
+        log_z, dlog_z = table_tensors(torch.float64)
         self.register_buffer("log_z_values", log_z, persistent=False)
         self.register_buffer("log_z_slopes", dlog_z, persistent=False)
 
@@ -245,6 +246,10 @@ class AdaptiveRobustLoss(nn.Module):
     def scale(self) -> Tensor:
         """Current c, (C, 1, 1) or (C, H, W)."""
         return F.softplus(self.latent_scale) + self.scale_lo
+
+    def _log_z_table(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """The log Z table in ``dtype`` (a no-op cast when the buffers already are)."""
+        return self.log_z_values.to(dtype), self.log_z_slopes.to(dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, H, W) residuals -> (N, C, H, W) NLL (times c0), per element."""
@@ -259,7 +264,7 @@ class AdaptiveRobustLoss(nn.Module):
         alpha, c = self.alpha(), self.scale()
         # alpha in (lo, hi) and c > scale_lo by construction: no validation syncs on this hot path.
         rho = general(_yuv(x) if self.yuv else x, alpha, c, check=False)
-        nll = rho + torch.log(c) + log_partition(alpha, check=False, table=(self.log_z_values, self.log_z_slopes))
+        nll = rho + torch.log(c) + log_partition(alpha, check=False, table=self._log_z_table(alpha.dtype))
         return self.scale_init * nll
 
     def extra_repr(self) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from selfdepth.models import DepthNet
-from selfdepth.predict import optimise_for_inference
+from selfdepth.inference import optimise_for_inference
 
 from _monodepth2 import import_monodepth2
 

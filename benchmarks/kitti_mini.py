@@ -25,7 +25,7 @@ import torch
 from selfdepth.config import load_config
 from selfdepth.data.kitti import KittiDataset
 from selfdepth.evaluate import evaluate, format_table
-from selfdepth.predict import DepthModel
+from selfdepth.inference import DepthModel
 from selfdepth.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]

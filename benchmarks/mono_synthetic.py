@@ -24,7 +24,7 @@ import torch
 from selfdepth.config import load_config
 from selfdepth.demo import TEST_FRAMES, TEST_SCENES, TRAIN_FRAMES, TRAIN_SCENES, render_if_missing
 from selfdepth.evaluate import evaluate, format_table
-from selfdepth.predict import DepthModel
+from selfdepth.inference import DepthModel
 from selfdepth.train import SelfDepth, fit, make_dataset
 
 

@@ -29,6 +29,18 @@ def test_synth_train_evaluate_predict(tmp_path, capsys):
     assert main(["predict", str(data / "scene_0000" / "left" / "000001.png"), "--checkpoint", str(ckpt),
                  "--out", str(tmp_path / "pred")]) == 0
     assert np.load(tmp_path / "pred" / "000001_depth.npy").shape == (64, 64)
+    capsys.readouterr()
+
+    # An error in the middle of a progress bar starts on its own line.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.png").write_bytes((data / "scene_0000" / "left" / "000001.png").read_bytes())
+    (mixed / "b.png").write_bytes(b"not a png")
+    assert main(["predict", str(mixed), "--checkpoint", str(ckpt), "--out", str(tmp_path / "pred2"),
+                 "--batch-size", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "1/2" in err  # the bar was drawn
+    assert any(line.startswith("selfdepth predict: error: ") and "b.png" in line for line in err.split("\n")), err
 
 
 def test_errors_are_one_line_messages(tmp_path, capsys):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from selfdepth.cli import main
-from selfdepth.predict import load
+from selfdepth.inference import load
 
 # Runs in a subprocess: the wheel installs top-level modules (networks, layers, utils) that must not
 # leak into the test process. It saves random-init state dicts as Monodepth2's trainer does, and its output.

@@ -9,7 +9,8 @@ from PIL import Image
 
 from selfdepth.config import load_config
 from selfdepth.geometry import metric_scale
-from selfdepth.predict import DepthModel, load, predict_paths
+from selfdepth.inference import DepthModel, load
+from selfdepth.predict import predict_paths
 from selfdepth.train import fit
 
 

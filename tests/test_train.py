@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from selfdepth.config import load_config
-from selfdepth.predict import read_checkpoint
-from selfdepth.train import NonFiniteLossError, SelfDepth, fit, make_dataset
+from selfdepth.inference import read_checkpoint
+from selfdepth.train import NonFiniteLossError, SelfDepth, fit, make_dataset, spent_budget
 
 
 def _config(root: Path, out: Path, *extra: str):
@@ -99,25 +99,64 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp
     assert read_checkpoint(last)["global_step"] == 2
 
 
+def _tensorboard_steps(out: Path, tag: str = "train/loss") -> list[int]:
+    """The steps of ``tag`` as TensorBoard shows them (it honours the purge marker a resumed run writes)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    return [e.step for e in events.Scalars(tag)]
+
+
 def test_training_survives_a_kill(tiny_root, tmp_path):
-    """SIGKILL mid-run leaves a loadable checkpoint, and --resume carries on from it."""
+    """SIGKILL mid-run leaves a loadable checkpoint; --resume carries on from it and logs each step once."""
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "selfdepth.cli", "train", "--set", f"data.train={tiny_root}", "--set", "data.height=64",
+    base = [sys.executable, "-m", "selfdepth.cli", "train", "--set", f"data.train={tiny_root}", "--set", "data.height=64",
             "--set", "data.width=128", "--set", "train.batch_size=2", "--set", f"train.out_dir={out}",
-            "--set", "train.checkpoint_every=1", "--set", "train.max_steps=100000", "--set", "train.progress_bar=false"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            "--set", "train.checkpoint_every=3", "--set", "train.log_every=1", "--set", "train.progress_bar=false"]
+    proc = subprocess.Popen(base + ["--set", "train.max_steps=100000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = out / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (last.exists() and read_checkpoint(last)["global_step"] >= 3):
-        time.sleep(0.2)
+
+    def logged_past_checkpoint() -> bool:  # steps in loss.csv that the checkpoint does not hold yet
+        if not last.exists() or not (out / "loss.csv").exists():
+            return False
+        step = read_checkpoint(last)["global_step"]
+        return step >= 3 and max((s for s, _ in _losses(out)), default=0) > step
+
+    deadline = time.time() + 180
+    while time.time() < deadline and not logged_past_checkpoint():
+        time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     step = read_checkpoint(last)["global_step"]  # complete and readable, whatever moment the kill hit
     assert step >= 3
-    resumed = subprocess.run(args[:-4] + ["--set", f"train.max_steps={step + 2}", "--resume"], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert read_checkpoint(last)["global_step"] == step + 2
+    killed_rows = [s for s, _ in _losses(out)]
+    assert max(killed_rows) > step, "the kill should leave steps logged after the last checkpoint"
 
+    resumed = subprocess.run(base + ["--set", f"train.max_steps={step + 4}", "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert read_checkpoint(last)["global_step"] == step + 4
+    assert [s for s, _ in _losses(out)] == list(range(1, step + 5))  # each step once, in order
+    tb = _tensorboard_steps(out)
+    assert len(tb) == len(set(tb)) and max(tb) >= step + 2, tb
+    # Lightning's advertising and its logging-interval warning stay out of our output.
+    assert "litlogger" not in resumed.stderr + resumed.stdout
+    assert "smaller than the logging interval" not in resumed.stderr
+
+    # Resuming a run whose step budget is spent says so in one line instead of ending silently.
+    again = subprocess.run(base + ["--set", f"train.max_steps={step + 4}", "--resume"], capture_output=True, text=True)
+    assert again.returncode == 0
+    notice = [line for line in again.stderr.splitlines() if line.startswith("nothing to do")]
+    assert len(notice) == 1 and f"already trained {step + 4} steps" in notice[0] and "train.max_steps" in notice[0]
+
+
+def test_spent_time_budget_names_the_key_to_raise():
+    cfg = load_config(None, ["train.max_minutes=15", "train.max_steps=1000"])
+    spent = {"global_step": 40, "callbacks": {"Timer": {"time_elapsed": {"train": 15 * 60.0 + 1}}}}
+    reason = spent_budget(spent, cfg.train)
+    assert reason is not None and "15.0 min of its 15-min budget" in reason and "train.max_minutes" in reason
+    assert spent_budget({"global_step": 40, "callbacks": {"Timer": {"time_elapsed": {"train": 60.0}}}}, cfg.train) is None
+    assert "train.max_steps" in spent_budget({"global_step": 1000}, cfg.train)
 
 
 def test_adaptive_loss_parameters_train_log_and_resume(tiny_root, tmp_path):

@@ -29,10 +29,12 @@ def _synth(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from selfdepth.config import load_config
-    from selfdepth.train import fit
+    from selfdepth.train import fit, is_global_zero
 
     config = load_config(args.config, args.set + _shortcuts(args))
-    print(f"last checkpoint: {fit(config, resume=args.resume)}")
+    last = fit(config, resume=args.resume)
+    if is_global_zero():  # DDP runs this in every process
+        print(f"last checkpoint: {last}")
 
 
 def _shortcuts(args: argparse.Namespace) -> list[str]:
@@ -62,7 +64,7 @@ def _predict(args: argparse.Namespace) -> None:
 def _pointcloud(args: argparse.Namespace) -> None:
     from selfdepth.io import load_image, load_intrinsics
     from selfdepth.pointcloud import intrinsics_for_image
-    from selfdepth.predict import load
+    from selfdepth.inference import load
 
     image = load_image(args.image)
     h, w = image.shape[:2]
@@ -222,11 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _close_progress_bars() -> None:
+    """Close any live tqdm bar, so that an error message starts on a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
+        _close_progress_bars()
         print(f"selfdepth {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

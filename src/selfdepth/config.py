@@ -63,7 +63,16 @@ class LossConfig:
     # Adam learning rate of barron_adaptive's alpha and c (None = train.lr). At the networks' 1e-4
     # they barely move in a short run (alpha 1.0 -> 0.993 in 220 steps, see the README's study).
     adaptive_lr: float | None = 1e-2
-    yuv: bool = False  # score the pixel residual in YUV instead of RGB
+    yuv: bool = False  # score the residual in a volume-preserving YUV (|det| = 1) instead of RGB
+    # Where the robust loss scores the residual image: pixel | dct (orthonormal 2-D DCT) | wavelet (Barron's
+    # recipe). dct and wavelet learn barron_adaptive's alpha and c per coefficient; see losses/representation.py.
+    representation: str = "pixel"
+    wavelet: str = "cdf97"  # cdf97 (CDF 9/7, PyWavelets' bior4.4) | legall53 (LeGall 5/3, bior2.2)
+    wavelet_levels: int = 5  # wavelet levels; image sides must be divisible by 2^levels
+    wavelet_scale_base: float = 1.0  # level l's coefficients are scaled by base^(l-1); > 1 stresses coarse levels
+    # Scales whose disparity is scored photometrically: all (Monodepth2's 4, upsampled to full resolution) or
+    # finest (Barron's advice for the adaptive loss). Every scale keeps its smoothness term.
+    photometric_scales: str = "all"
     smoothness_weight: float = 1e-3  # edge-aware smoothness weight, divided by 2^scale
     min_reprojection: bool = True  # per-pixel minimum over source views (else the mean)
     automask: bool = True  # mask pixels the unwarped source already explains
@@ -140,7 +149,9 @@ class Config:
             raise ValueError(f"loss.ssim_weight must be in [0, 1], got {self.loss.ssim_weight}")
         if not self.loss.scale > 0:
             raise ValueError(f"loss.scale (the robust loss scale c) must be > 0, got {self.loss.scale}")
-        self.pixel_loss()  # raises ValueError naming the valid losses, or the bad alpha / c
+        if self.loss.photometric_scales not in ("all", "finest"):
+            raise ValueError(f"loss.photometric_scales must be 'all' or 'finest', got {self.loss.photometric_scales!r}")
+        self.pixel_loss()  # raises ValueError naming the valid losses and representations, or the bad alpha / c
 
     def pixel_loss(self):
         """The configured pixel loss (a callable from residuals to per-element losses; a module when adaptive)."""
@@ -154,7 +165,9 @@ class Config:
             "learn_alpha": lc.learn_alpha,
             "learn_scale": lc.learn_scale,
         }
-        return get_pixel_loss(lc.pixel_loss, lc.alpha, lc.scale, lc.yuv, adaptive)
+        wavelet = {"wavelet": lc.wavelet, "levels": lc.wavelet_levels, "scale_base": lc.wavelet_scale_base}
+        size = (self.data.height, self.data.width)
+        return get_pixel_loss(lc.pixel_loss, lc.alpha, lc.scale, lc.yuv, adaptive, lc.representation, size, wavelet)
 
     @property
     def uses_stereo(self) -> bool:

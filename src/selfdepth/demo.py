@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import time
 from pathlib import Path
@@ -13,7 +12,8 @@ import numpy as np
 from selfdepth.config import load_config
 from selfdepth.data.synthetic import render_if_missing
 from selfdepth.evaluate import evaluate, format_table
-from selfdepth.predict import DepthModel, colorize
+from selfdepth.inference import DepthModel, colorize
+from selfdepth.io import save_image, save_json
 from selfdepth.train import fit
 
 __all__ = ["run_demo", "save_prediction_grid", "save_loss_curve"]
@@ -24,8 +24,6 @@ TEST_SCENES, TEST_FRAMES, TEST_SEED = 8, 8, 1  # held-out streets from another s
 
 def save_prediction_grid(model: DepthModel, root: Path, path: Path, rows: int = 4) -> None:
     """Picture of (input | predicted depth | true depth) for a few held-out frames."""
-    from PIL import Image
-
     from selfdepth.data.folder import FolderDataset
 
     data = FolderDataset(root, model.height, model.width)
@@ -40,7 +38,7 @@ def save_prediction_grid(model: DepthModel, root: Path, path: Path, rows: int = 
         pred_disp = 1.0 / pred.depth  # colour both as inverse metres, on the same scale
         vmax = float(np.percentile(gt_disp[gt > 0], 95))
         lines.append(np.concatenate([image, colorize(pred_disp, vmax), colorize(gt_disp, vmax)], axis=1))
-    Image.fromarray(np.concatenate(lines, axis=0)).save(path)
+    save_image(path, np.concatenate(lines, axis=0))
 
 
 def save_loss_curve(loss_csv: Path, path: Path) -> None:
@@ -87,7 +85,7 @@ def run_demo(config_path: str | Path, out: str | Path, overrides: list[str] | No
     ratio = result["model"]["abs_rel"] / result["constant"]["abs_rel"]
     result["abs_rel_vs_constant"] = ratio
     result["seconds"] = time.perf_counter() - start
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_json(out / "metrics.json", result)
     save_prediction_grid(model, test_root, out / "predictions.png")
     save_loss_curve(run_dir / "loss.csv", out / "loss_curve.png")
 

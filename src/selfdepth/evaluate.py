@@ -9,7 +9,6 @@ the same way, is scored alongside as the trivial baseline.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from selfdepth.data.folder import FolderDataset
-from selfdepth.predict import DepthModel
+from selfdepth.inference import DepthModel
+from selfdepth.io import regions, save_json
 
 __all__ = ["METRICS", "depth_metrics", "evaluate", "evaluate_to_files", "format_table", "garg_crop"]
 
@@ -55,14 +55,31 @@ def garg_crop(height: int, width: int) -> np.ndarray:
     return mask
 
 
-def _score(gt: np.ndarray, pred: np.ndarray, median_scale: bool, min_depth: float, max_depth: float, crop: bool = False):
-    """Metrics of one image, and the median ratio used (1.0 when not scaling)."""
+def _score(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    median_scale: bool,
+    min_depth: float,
+    max_depth: float,
+    crop: bool = False,
+    regions: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, dict[str, float]], float]:
+    """Metrics of one image (``"all"``) and of each region that has valid pixels, and the median ratio used.
+
+    The median ratio (1.0 when not scaling) is the whole image's: a region is scored with the
+    image's scale, as a depth map has one scale.
+    """
     mask = (gt > min_depth) & (gt < max_depth)
     if crop:
         mask &= garg_crop(*gt.shape)
-    g, p = gt[mask], pred[mask]
-    ratio = float(np.median(g) / np.median(p)) if median_scale else 1.0
-    return depth_metrics(g, np.clip(p * ratio, min_depth, max_depth)), ratio
+    ratio = float(np.median(gt[mask]) / np.median(pred[mask])) if median_scale else 1.0
+    scaled = np.clip(pred * ratio, min_depth, max_depth)
+    out = {"all": depth_metrics(gt[mask], scaled[mask])}
+    for name, region in (regions or {}).items():
+        inside = mask & region
+        if inside.any():  # an image without this region does not count towards its mean
+            out[name] = depth_metrics(gt[inside], scaled[inside])
+    return out, ratio
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -94,7 +111,10 @@ def evaluate(
     Returns:
         ``{"model": metrics, "constant": metrics, "median_scaling": bool,
         "scale_ratio": {"mean", "std"}, "images": N}`` (and ``"model_median_scaled"``
-        for metric models).
+        for metric models). When the data has region masks (``masks/``), also
+        ``"regions": {name: {"model", "constant", "images", "pixel_fraction"}}`` for
+        ``io.regions``' names: the same per-image means, over the images that have
+        valid pixels in the region.
     """
     if median_scaling is None:
         median_scaling = not model.metric
@@ -102,22 +122,29 @@ def evaluate(
     if data.scenes[0].depth is None:
         raise ValueError(f"{root}: evaluation needs ground truth (a depth/ folder per scene)")
     rows, rows_median, rows_const, ratios = [], [], [], []
+    pixels: dict[str, list[int]] = {}  # region -> [valid pixels inside, valid pixels]
     for start in range(0, len(data), batch_size):
         samples = [data[i] for i in range(start, min(start + batch_size, len(data)))]
         images = torch.stack([s["image"] for s in samples])
-        gts = [s["depth_gt"][0].numpy() for s in samples]
         depth = model.depth(images, flip_tta)
-        for gt, d in zip(gts, depth):
+        for sample, d in zip(samples, depth):
+            gt = sample["depth_gt"][0].numpy()
+            named = regions(sample["regions"][0].numpy()) if "regions" in sample else None
             pred = F.interpolate(d[None], gt.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
-            metrics, ratio = _score(gt, pred, median_scaling, min_depth, max_depth, garg)
+            metrics, ratio = _score(gt, pred, median_scaling, min_depth, max_depth, garg, named)
             rows.append(metrics)
             ratios.append(ratio)
             if model.metric:
-                rows_median.append(_score(gt, pred, True, min_depth, max_depth, garg)[0])
-            rows_const.append(_score(gt, np.ones_like(gt), True, min_depth, max_depth, garg)[0])
+                rows_median.append(_score(gt, pred, True, min_depth, max_depth, garg)[0]["all"])
+            rows_const.append(_score(gt, np.ones_like(gt), True, min_depth, max_depth, garg, named)[0])
+            valid = (gt > min_depth) & (gt < max_depth)
+            for name, region in (named or {}).items():
+                counts = pixels.setdefault(name, [0, 0])
+                counts[0] += int((valid & region).sum())
+                counts[1] += int(valid.sum())
     result = {
-        "model": _mean(rows),
-        "constant": _mean(rows_const),
+        "model": _mean([r["all"] for r in rows]),
+        "constant": _mean([r["all"] for r in rows_const]),
         "median_scaling": median_scaling,
         "metric_model": model.metric,
         "scale_ratio": {"mean": float(np.mean(ratios)), "std": float(np.std(ratios))},
@@ -127,6 +154,16 @@ def evaluate(
     }
     if rows_median:
         result["model_median_scaled"] = _mean(rows_median)
+    if pixels:
+        result["regions"] = {
+            name: {
+                "model": _mean([r[name] for r in rows if name in r]) if any(name in r for r in rows) else None,
+                "constant": _mean([r[name] for r in rows_const if name in r]) if any(name in r for r in rows) else None,
+                "images": sum(name in r for r in rows),
+                "pixel_fraction": inside / max(total, 1),
+            }
+            for name, (inside, total) in pixels.items()
+        }
     return result
 
 
@@ -158,6 +195,10 @@ def evaluate_to_files(
 
         data = KittiDataset(root, kitti_split, model.height, model.width, ground_truth=True, skip_missing=skip_missing)
         result = evaluate(model, data, garg=True, **kwargs)
+        result["frames_without_lidar"] = data.frames_without_lidar
+        if data.frames_without_lidar:
+            print(f"scored the {len(data)} split frames that have a velodyne scan; "
+                  f"{data.frames_without_lidar} have none and were left out")
     else:
         result = evaluate(model, root, **kwargs)
     rows = {"model" + (" (metric)" if not result["median_scaling"] else " (median-scaled)"): result["model"]}
@@ -165,9 +206,12 @@ def evaluate_to_files(
         rows["model (median-scaled)"] = result["model_median_scaled"]
     rows["constant (median-scaled)"] = result["constant"]
     print(format_table(rows))
+    if "regions" in result:
+        print("\nby region (model; share of valid pixels):")
+        print(format_table({f"{name} ({r['pixel_fraction']:.1%})": r["model"]
+                            for name, r in result["regions"].items() if r["model"] is not None}))
     if result["median_scaling"]:
         print(f"scale ratio: mean {result['scale_ratio']['mean']:.3f}, std {result['scale_ratio']['std']:.3f}")
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        save_json(out, result)
     return result

@@ -1,17 +1,43 @@
-"""Reading images, depth maps and intrinsics, with errors that name the file and the problem."""
+"""Reading and writing the files that data sets and jobs share, with errors that name the file and the problem.
+
+Readers: colour images, depth maps, intrinsics, JSON. Writers: PNG images, 16-bit
+depth PNGs, ``.npy`` arrays and JSON, each written to a temporary name first and
+renamed, so an interrupted job never leaves a half-written file behind.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import json
+import os
+from typing import Any
+
 import numpy as np
 import yaml
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["Intrinsics", "load_image", "load_depth", "load_intrinsics", "IMAGE_SUFFIXES"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "REGION_BITS",
+    "load_region_mask",
+    "regions",
+    "Intrinsics",
+    "load_depth",
+    "load_image",
+    "load_intrinsics",
+    "load_json",
+    "save_depth_png",
+    "save_image",
+    "save_json",
+    "save_npy",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+# Bits of a region mask (``masks/<frame>.png``, uint8): where the photometric assumption breaks.
+REGION_BITS = {"moving": 1, "glass": 2, "occluded_stereo": 4, "occluded_prev": 8, "occluded_next": 16}
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -152,3 +178,97 @@ def load_intrinsics(path: str | Path, width: int | None = None, height: int | No
     if baseline is not None and not baseline > 0:
         raise ValueError(f"{path}: baseline must be positive metres, got {baseline}")
     return Intrinsics(float(fx), float(fy), float(cx), float(cy), w, h, baseline)
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _atomic(path: str | Path) -> tuple[Path, Path]:
+    """``(path, tmp)``: write ``tmp`` (same folder and suffix, so format detection works), then ``tmp.replace(path)``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def save_image(path: str | Path, image: np.ndarray, compress_level: int = 6) -> Path:
+    """Write an (H, W, 3) or (H, W) image as PNG (or any format PIL knows by the suffix).
+
+    Args:
+        path: where to write.
+        image: uint8 array, or float array in [0, 1] (rounded to uint8).
+        compress_level: PNG zlib level; 1 is fast and barely larger.
+    """
+    if image.dtype != np.uint8:
+        image = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    path, tmp = _atomic(path)
+    options = {"compress_level": compress_level} if path.suffix.lower() == ".png" else {}
+    Image.fromarray(image).save(tmp, **options)
+    tmp.replace(path)
+    return path
+
+
+def save_depth_png(path: str | Path, depth: np.ndarray) -> Path:
+    """16-bit PNG of (H, W) depth in millimetres (KITTI's convention; 0 = invalid, capped at 65.535 m)."""
+    path, tmp = _atomic(path)
+    Image.fromarray(np.clip(np.round(np.nan_to_num(depth) * 1000), 0, 65535).astype(np.uint16)).save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Write one array as ``.npy`` (no pickles)."""
+    path, tmp = _atomic(path)
+    with tmp.open("wb") as f:
+        np.save(f, array, allow_pickle=False)
+    tmp.replace(path)
+    return path
+
+
+def save_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON with a trailing newline."""
+    path, tmp = _atomic(path)
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a JSON file; a clear error names the file when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"JSON file not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON: {err}") from None
+
+
+def load_region_mask(path: str | Path) -> np.ndarray:
+    """Read a region mask: (H, W) uint8 of ``REGION_BITS`` flags, from an 8-bit grey PNG."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"region mask not found: {path}")
+    try:
+        with Image.open(path) as im:
+            if im.mode != "L":
+                raise ValueError(f"{path}: a region mask must be an 8-bit grey PNG, got mode {im.mode!r}")
+            return np.array(im)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path}: cannot read region mask: {err}") from None
+
+
+def regions(mask: np.ndarray) -> dict[str, np.ndarray]:
+    """(H, W) region bits -> named (H, W) bool regions for evaluation.
+
+    ``moving``, ``glass``, ``occluded`` (in any source view), ``occluded_stereo``,
+    ``occluded_temporal`` (in frame t-1 or t+1), and ``rest`` (none of these).
+    """
+    bit = lambda *names: (mask & sum(REGION_BITS[n] for n in names)) > 0  # noqa: E731
+    return {
+        "moving": bit("moving"),
+        "glass": bit("glass"),
+        "occluded": bit("occluded_stereo", "occluded_prev", "occluded_next"),
+        "occluded_stereo": bit("occluded_stereo"),
+        "occluded_temporal": bit("occluded_prev", "occluded_next"),
+        "rest": mask == 0,
+    }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from selfdepth import __version__
+from selfdepth._version import __version__
 from selfdepth.config import Config, load_config
 from selfdepth.models import DepthNet
 

@@ -16,7 +16,6 @@ unfinished run continues from its last checkpoint.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +26,8 @@ from selfdepth.config import Config, load_config
 from selfdepth.data.synthetic import Outliers, render_if_missing
 from selfdepth.evaluate import METRICS, evaluate
 from selfdepth.losses.robust import PIXEL_LOSSES, AdaptiveRobustLoss
-from selfdepth.predict import DepthModel, read_checkpoint
+from selfdepth.inference import DepthModel, read_checkpoint
+from selfdepth.io import load_json, save_json
 from selfdepth.train import fit
 
 __all__ = ["run_study", "summarise", "markdown_table", "save_bar_chart", "SYNTHETIC_SETS"]
@@ -63,7 +63,7 @@ def _run_one(config: Config, run_dir: Path) -> dict:
     """Train (or finish training) one run and evaluate it; the result is cached in metrics.json."""
     done = run_dir / "metrics.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return load_json(done)
     config.train.out_dir = str(run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     start = time.perf_counter()
@@ -81,7 +81,7 @@ def _run_one(config: Config, run_dir: Path) -> dict:
     }
     if config.loss.pixel_loss == "barron_adaptive":
         record["robust"] = _robust_parameters(checkpoint)
-    done.write_text(json.dumps(record, indent=2) + "\n")
+    save_json(done, record)
     return record
 
 
@@ -187,7 +187,7 @@ def run_study(
         "constant": runs[0]["constant"],
         "minutes_this_invocation": (time.perf_counter() - start) / 60,
     }
-    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_json(out / "results.json", result)
     table = markdown_table(summary, runs[0]["constant"])
     scaling = "median-scaled" if runs[0]["median_scaling"] else "metric (stereo scale)"
     header = (f"Loss study: {len(losses)} losses x {seeds} seeds, {base.train.max_steps} steps each, "

@@ -1,235 +1,54 @@
-"""Self-supervised training with Lightning: stereo, monocular video, or both.
+"""Training with Lightning: data, callbacks, checkpoints, resuming, and ``fit``.
 
-One training step (``SelfDepth.training_step``) reads top to bottom:
-
-    1. the depth network predicts disparity at 4 scales from the jittered target;
-    2. the pose network predicts target->source motion for temporal sources;
-       stereo sources use the fixed stereo transform;
-    3. at each scale, disparity is upsampled to the input size (full-resolution
-       multi-scale), every source is warped into the target in one batched call,
-       and the per-pixel minimum reprojection error is taken, auto-masked by
-       the error of the unwarped sources;
-    4. an edge-aware smoothness term is added, weighted 1e-3 / 2^scale.
+The model and its objective (one training step, read top to bottom) are in
+``module.py``; this file runs it: it builds the data set, the Trainer and its
+callbacks, resumes killed runs, and keeps the logs consistent across resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import logging
+import sys
 import warnings
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import Tensor, nn
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
-from selfdepth import __version__
 from selfdepth.config import Config, TrainConfig
 from selfdepth.data.folder import FolderDataset
-from selfdepth.geometry import (
-    BackprojectDepth,
-    depth_to_sigmoid,
-    disp_to_depth,
-    pixels_to_grid,
-    project,
-    stereo_transform,
-)
-from selfdepth.losses import AdaptiveRobustLoss, edge_aware_smoothness, min_reprojection, photometric_error
-from selfdepth.models import DepthNet, PoseNet
+from selfdepth.inference import read_checkpoint
+from selfdepth.module import NonFiniteLossError, SelfDepth, lr_factor
 
-__all__ = ["SelfDepth", "fit", "make_dataset", "lr_factor", "NonFiniteLossError"]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the last checkpoint is left as it was."""
-
-
-class SelfDepth(L.LightningModule):
-    """Depth (and pose) networks with the self-supervised objective.
-
-    Args:
-        config: the run's configuration, as ``Config.to_dict()``.
-        baseline_m: the training data's stereo baseline in metres, which turns
-            network depth units into metres (None for mono-only data).
-    """
-
-    def __init__(self, config: dict[str, Any], baseline_m: float | None = None) -> None:
-        super().__init__()
-        self.save_hyperparameters({"config": config, "baseline_m": baseline_m, "selfdepth_version": __version__})
-        self.cfg = Config.from_dict(config)
-        m, data = self.cfg.model, self.cfg.data
-        self.depth = DepthNet(m.pretrained_encoder, m.scales, depth_to_sigmoid(m.init_depth, m.min_depth, m.max_depth))
-        self.pose = PoseNet(m.pretrained_encoder) if self.cfg.uses_temporal else None
-        self.backproject = BackprojectDepth(data.height, data.width)
-        # A module for barron_adaptive: its alpha and c then train with the networks and live in checkpoints.
-        self.pixel_loss = self.cfg.pixel_loss()
-        self._photometric = _compiled(photometric_error) if self.cfg.train.compile_loss else photometric_error
-
-    # ------------------------------------------------------------------ the objective
-
-    def photometric(self, pred: Tensor, target: Tensor) -> Tensor:
-        """(N, 3, H, W) x2 -> (N, 1, H, W) photometric error."""
-        return self._photometric(pred, target, self.cfg.loss.ssim_weight, self.pixel_loss)
-
-    def source_views(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Every source image and its target-to-source transform.
-
-        Returns:
-            sources: (B, S, 3, H, W).
-            transforms: (B, S, 4, 4).
-        """
-        sources, transforms = [], []
-        if self.cfg.uses_temporal:
-            offsets = self.cfg.train.temporal_offsets
-            assert self.pose is not None
-            sources.append(batch["temporal"])
-            transforms.append(self.pose.transforms(batch["image_aug"], batch["temporal_aug"], offsets))
-        if self.cfg.uses_stereo:
-            sources.append(batch["stereo"][:, None])
-            transforms.append(stereo_transform(batch["stereo_sign"])[:, None])
-        return torch.cat(sources, 1), torch.cat(transforms, 1)
-
-    def reprojection_errors(
-        self, depth: Tensor, sources: Tensor, transforms: Tensor, target: Tensor, K: Tensor, inv_K: Tensor | None = None
-    ) -> Tensor:
-        """Warp every source into the target with ``depth`` and score it.
-
-        Args:
-            depth: (B, 1, H, W) target depth.
-            sources: (B, S, 3, H, W).
-            transforms: (B, S, 4, 4) target-to-source.
-            target: (B, 3, H, W).
-            K: (B, 3, 3) full-resolution intrinsics.
-            inv_K: (B, 3, 3) their inverse; computed when None.
-
-        Returns:
-            (B, S, H, W) photometric error of each warped source.
-        """
-        b, s, c, h, w = sources.shape
-        points = self.backproject(depth, torch.linalg.inv(K) if inv_K is None else inv_K)  # (B, 3, H*W)
-        points = points.repeat_interleave(s, 0)  # (B*S, 3, H*W), source-minor
-        pixels, _ = project(points, K.repeat_interleave(s, 0), transforms.reshape(b * s, 4, 4))
-        grid = pixels_to_grid(pixels, h, w)  # (B*S, H, W, 2)
-        warped = F.grid_sample(sources.reshape(b * s, c, h, w), grid, padding_mode="border", align_corners=False)
-        errors = self.photometric(warped, target.repeat_interleave(s, 0))  # (B*S, 1, H, W)
-        return errors.reshape(b, s, h, w)
-
-    def compute_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """The self-supervised loss of a batch, and its parts for logging (with the finest disparity)."""
-        loss_cfg, model_cfg = self.cfg.loss, self.cfg.model
-        target, K = batch["image"], batch["K"][:, 0]
-        inv_K = torch.linalg.inv(K)  # once per batch, shared by every scale
-        h, w = target.shape[-2:]
-        disps = self.depth(batch["image_aug"])  # [(B, 1, H/2^s, W/2^s)] * scales
-        sources, transforms = self.source_views(batch)  # (B, S, 3, H, W), (B, S, 4, 4)
-
-        identity = None
-        if loss_cfg.automask:
-            # The unwarped sources' error, once per batch; the noise breaks ties on flat regions.
-            b, s = sources.shape[:2]
-            identity = self.photometric(sources.flatten(0, 1), target.repeat_interleave(s, 0)).reshape(b, s, h, w)
-            identity = identity + 1e-5 * torch.randn_like(identity)
-
-        total = target.new_zeros(())
-        parts: dict[str, Tensor] = {}
-        for scale, disp in enumerate(disps):
-            disp_full = F.interpolate(disp, (h, w), mode="bilinear", align_corners=False)
-            _, depth = disp_to_depth(disp_full, model_cfg.min_depth, model_cfg.max_depth)
-            errors = self.reprojection_errors(depth, sources, transforms, target, K, inv_K)
-            reprojection, mask = min_reprojection(errors, identity, loss_cfg.min_reprojection)
-            small = F.interpolate(target, disp.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-            smooth = edge_aware_smoothness(disp, small).mean()
-            total = total + reprojection.mean() + loss_cfg.smoothness_weight / 2**scale * smooth
-            if scale == 0:
-                parts = {"reprojection": reprojection.mean(), "smoothness": smooth, "automask": mask.float().mean()}
-        parts["disparity"] = disps[0].detach()  # for the image panels
-        return total / len(disps), parts
-
-    # ------------------------------------------------------------------ Lightning hooks
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss, parts = self.compute_loss(batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at step {self.global_step}")
-        disparity = parts.pop("disparity")
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
-        for name, value in parts.items():
-            self.log(f"train/{name}", value, batch_size=batch["image"].shape[0])
-        if isinstance(self.pixel_loss, AdaptiveRobustLoss) and self.global_step % self.cfg.train.log_every == 0:
-            self._log_robust_parameters(self.pixel_loss)
-        every = self.cfg.train.image_every
-        if every and self.global_step % every == 0 and self.global_rank == 0:
-            self._log_images(batch, disparity)
-        return loss
-
-    def _log_robust_parameters(self, loss: AdaptiveRobustLoss) -> None:
-        """The adaptive loss's alpha and c per channel (averaged over pixels when per pixel)."""
-        names = ("y", "u", "v") if loss.yuv else ("r", "g", "b") if loss.channels == 3 else range(loss.channels)
-        alpha, scale = loss.alpha().detach().mean((1, 2)), loss.scale().detach().mean((1, 2))  # (C,)
-        for i, name in enumerate(names):
-            self.log(f"robust/alpha_{name}", alpha[i])
-            self.log(f"robust/scale_{name}", scale[i])
-
-    def _log_images(self, batch: dict[str, Tensor], disparity: Tensor) -> None:
-        """Input and colour-mapped disparity panels in TensorBoard."""
-        logger = self.logger
-        if not isinstance(logger, TensorBoardLogger):
-            return
-        from matplotlib import colormaps
-
-        disp = disparity[0, 0]
-        disp = (disp / disp.max().clamp(min=1e-6)).float().cpu().numpy()
-        coloured = torch.from_numpy(colormaps["magma"](disp)[..., :3]).permute(2, 0, 1)
-        logger.experiment.add_image("input", batch["image"][0].cpu(), self.global_step)
-        logger.experiment.add_image("disparity", coloured, self.global_step)
-
-    def configure_optimizers(self):
-        t = self.cfg.train
-        robust = [p for p in self.pixel_loss.parameters()] if isinstance(self.pixel_loss, nn.Module) else []
-        ids = {id(p) for p in robust}
-        groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": t.lr}]
-        if robust:  # the adaptive loss's alpha and c: a few scalars with their own rate
-            groups.append({"params": robust, "lr": self.cfg.loss.adaptive_lr or t.lr})
-        optimizer = torch.optim.Adam(groups, lr=t.lr)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, t))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-
-def lr_factor(step: int, t: TrainConfig) -> float:
-    """Multiplier of the learning rate at ``step``: a linear warm-up, then one step drop."""
-    warmup = min(1.0, (step + 1) / t.warmup_steps) if t.warmup_steps > 0 else 1.0
-    drop_at = max(1, int(t.lr_decay_at * t.max_steps))
-    return warmup * (t.lr_decay if step >= drop_at else 1.0)
-
-
-def _compiled(fn):
-    """``torch.compile(fn)``, falling back to ``fn`` with a warning if compiling fails (e.g. no C++ compiler)."""
-    state = {"fn": torch.compile(fn, dynamic=False)}
-
-    def call(*args):
-        try:
-            return state["fn"](*args)
-        except Exception as err:  # noqa: BLE001 - inductor raises many types when it cannot build
-            if state["fn"] is fn:
-                raise
-            warnings.warn(f"torch.compile of the photometric loss failed ({type(err).__name__}: {err}); running eagerly")
-            state["fn"] = fn
-            return fn(*args)
-
-    return call
+__all__ = ["SelfDepth", "fit", "make_dataset", "lr_factor", "NonFiniteLossError", "is_global_zero", "spent_budget"]
 
 
 class LossHistory(Callback):
-    """Appends (step, loss) to ``loss.csv`` in the run folder, for the loss-curve picture."""
+    """Appends (step, loss) to ``loss.csv`` in the run folder, for the loss-curve picture.
 
-    def __init__(self, path: Path) -> None:
+    On resume, rows logged after the checkpoint (steps that are about to be
+    re-run) are dropped first, so every step appears once.
+    """
+
+    def __init__(self, path: Path, resumed_at: int | None = None) -> None:
         self.path = path
+        if resumed_at is not None and path.is_file() and rank_zero_only.rank == 0:
+            with path.open(newline="") as f:
+                rows = list(csv.reader(f))
+            kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= resumed_at]
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("w", newline="") as f:
+                csv.writer(f).writerows(kept)
+            tmp.replace(path)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_rank != 0 or outputs is None:
@@ -281,6 +100,49 @@ def _baseline(dataset: FolderDataset) -> float | None:
     return float(np.mean(baselines))
 
 
+def is_global_zero() -> bool:
+    """True in the process that reports (rank 0 of a DDP run, or a single process)."""
+    return rank_zero_only.rank == 0
+
+
+def spent_budget(checkpoint: dict, t: TrainConfig) -> str | None:
+    """Why a run restored from ``checkpoint`` would stop at once (its step or time budget is spent), else None."""
+    steps = int(checkpoint.get("global_step", 0))
+    if t.max_steps > 0 and steps >= t.max_steps:
+        return f"already trained {steps} steps (train.max_steps={t.max_steps}): raise train.max_steps to train longer"
+    timer = checkpoint.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {})
+    minutes = float(timer.get("train", 0.0)) / 60
+    if t.max_minutes and minutes >= t.max_minutes:
+        return (f"already trained {minutes:.1f} min of its {t.max_minutes:g}-min budget (train.max_minutes counts "
+                f"the earlier runs too): raise train.max_minutes to train longer")
+    return None
+
+
+class _DropLightningTip(logging.Filter):
+    """Lightning advertises its cloud logger on every run; we configure our own loggers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence the Lightning messages that our own set-up triggers and nothing else (see each comment)."""
+    tip = _DropLightningTip()
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    log.addFilter(tip)
+    try:
+        with warnings.catch_warnings():
+            # Lightning 2.6's own pytree code trips a torch deprecation warning; nothing for users to act on.
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+            # Lightning warns when an epoch has fewer batches than train.log_every, but it counts logging
+            # intervals across epochs (by optimizer step), so small data sets still log every log_every steps.
+            warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
+            yield
+    finally:
+        log.removeFilter(tip)
+
+
 def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None = None) -> Path:
     """Train; returns the path of the last checkpoint.
 
@@ -299,6 +161,16 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
         raise FileNotFoundError(f"--resume: no checkpoint at {last}")
     if not resume and last.is_file():
         raise FileExistsError(f"{last} exists: pass --resume to continue it, or choose another train.out_dir")
+    resumed_at = None
+    if resume:
+        state = read_checkpoint(last)
+        resumed_at = int(state["global_step"])
+        reason = spent_budget(state, t)
+        del state
+        if reason:
+            if is_global_zero():
+                print(f"nothing to do: {out} {reason}", file=sys.stderr)
+            return last
 
     dataset = make_dataset(config)
     baseline = _baseline(dataset) if config.uses_stereo else None
@@ -312,11 +184,11 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
     )
     model = SelfDepth(config.to_dict(), baseline)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every)
-    callbacks = [checkpoint, LossHistory(out / "loss.csv"), BroadcastBuffers(), *(callbacks or [])]
+    callbacks = [checkpoint, LossHistory(out / "loss.csv", resumed_at), BroadcastBuffers(), *(callbacks or [])]
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     devices: int | str = int(t.devices) if t.devices.isdigit() else t.devices
-    trainer = L.Trainer(
+    trainer_args = dict(
         accelerator=t.accelerator,
         devices=devices,
         num_nodes=t.num_nodes,
@@ -326,7 +198,8 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
         max_steps=t.max_steps,
         max_epochs=-1,
         max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
-        logger=TensorBoardLogger(out, name="tb", version=""),
+        # purge_step: TensorBoard drops events the killed run logged after its checkpoint, as those steps re-run.
+        logger=TensorBoardLogger(out, name="tb", version="", purge_step=resumed_at),
         callbacks=callbacks,
         log_every_n_steps=t.log_every,
         enable_progress_bar=t.progress_bar,
@@ -335,9 +208,8 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
         use_distributed_sampler=True,
     )
     try:
-        with warnings.catch_warnings():
-            # Lightning 2.6's own pytree code trips a torch deprecation warning; nothing for users to act on.
-            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+        with _quiet_lightning():
+            trainer = L.Trainer(**trainer_args)
             trainer.fit(model, loader, ckpt_path=last if resume else None, weights_only=True)
     except NonFiniteLossError as err:
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint had been written yet"

@@ -120,7 +120,7 @@ def test_stereo_fit_to_the_real_frames_beats_a_constant_depth(tmp_path):
     """
     from selfdepth.config import load_config
     from selfdepth.evaluate import evaluate
-    from selfdepth.predict import DepthModel
+    from selfdepth.inference import DepthModel
     from selfdepth.train import fit
 
     train = tmp_path / "train.txt"
@@ -134,3 +134,90 @@ def test_stereo_fit_to_the_real_frames_beats_a_constant_depth(tmp_path):
     result = evaluate(model, KittiDataset(MINI, _split(tmp_path, range(10)), 96, 320, ground_truth=True), garg=True)
     assert model.metric
     assert result["model"]["abs_rel"] < 0.75 * result["constant"]["abs_rel"], result
+
+
+# ----------------------------------------------------------------------------- self-made KITTI trees: JPEG or PNG
+
+_CAM_TO_CAM = """calib_time: 09-Jan-2012 13:57:47
+S_rect_02: 6.400000e+01 3.200000e+01
+R_rect_00: 1 0 0 0 1 0 0 0 1
+P_rect_00: 50 0 32 0 0 50 16 0 0 0 1 0
+P_rect_01: 50 0 32 -27 0 50 16 0 0 0 1 0
+P_rect_02: 50 0 32 2.5 0 50 16 0 0 0 1 0
+P_rect_03: 50 0 32 -24.5 0 50 16 0 0 0 1 0
+"""
+_VELO_TO_CAM = "R: 0 -1 0 0 0 -1 1 0 0\nT: 0 0 0\n"  # velodyne x forward -> camera z forward
+
+
+def _make_drive(root: Path, suffix: str, frames: int = 4, scans=(0, 2), drive: str = DRIVE) -> Path:
+    """A tiny KITTI raw tree: 64x32 images as ``suffix``, calibration, and velodyne scans for ``scans``."""
+    from PIL import Image
+
+    date = root / drive.split("/")[0]
+    date.mkdir(parents=True, exist_ok=True)
+    (date / "calib_cam_to_cam.txt").write_text(_CAM_TO_CAM)
+    (date / "calib_velo_to_cam.txt").write_text(_VELO_TO_CAM)
+    y, x = np.mgrid[0:32, 0:64]
+    base = np.stack([128 + 100 * np.sin(x / 5.0), 128 + 100 * np.cos(y / 4.0), 128 + 60 * np.sin((x + y) / 7.0)], -1)
+    base = base.astype(np.uint8)  # smooth, so JPEG keeps it close
+    for camera in ("image_02", "image_03"):
+        folder = root / drive / camera / "data"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(frames):
+            Image.fromarray(np.roll(base, i, axis=1)).save(folder / f"{i:010d}{suffix}", quality=95)
+    velo = root / drive / "velodyne_points" / "data"
+    velo.mkdir(parents=True, exist_ok=True)
+    for i in scans:  # a wall of points 10 m ahead
+        y, z = np.meshgrid(np.linspace(-2, 2, 40), np.linspace(-1, 1, 20))
+        pts = np.stack([np.full(y.size, 10.0), y.ravel(), z.ravel(), np.ones(y.size)], 1).astype(np.float32)
+        pts.tofile(velo / f"{i:010d}.bin")
+    return root
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_jpeg_and_png_drives_load_alike(tmp_path, suffix):
+    png = _make_drive(tmp_path / "png", ".png")
+    other = _make_drive(tmp_path / "other", suffix)
+    split = _split(tmp_path, [1, 2])
+    a = KittiDataset(png, split, 32, 64, temporal_offsets=(-1, 1), stereo=True)[0]
+    b = KittiDataset(other, split, 32, 64, temporal_offsets=(-1, 1), stereo=True)[0]
+    assert b["temporal"].shape == (2, 3, 32, 64) and b["stereo"].shape == (3, 32, 64)
+    tolerance = 0.0 if suffix == ".png" else 0.02  # JPEG q95 of a smooth image: a small mean error
+    for key in ("image", "temporal", "stereo"):
+        assert float((a[key] - b[key]).abs().mean()) <= tolerance, key
+
+
+def test_a_drive_mixing_formats_or_holding_none_is_named(tmp_path):
+    from selfdepth.data.kitti import image_suffix
+
+    root = _make_drive(tmp_path / "mixed", ".jpg")
+    # A split frame that exists only as the other extension makes the drive mixed.
+    src = root / DRIVE / "image_02" / "data" / "0000000001.jpg"
+    from PIL import Image
+
+    Image.open(src).save(src.with_name("0000000009.png"))
+    image_suffix.cache_clear()
+    with pytest.raises(ValueError, match=r"drive_0002_sync: image_02/image_03 mix .png and .jpg"):
+        KittiDataset(root, _split(tmp_path, [9]), 32, 64)
+    empty = tmp_path / "empty"
+    (empty / DRIVE / "image_02" / "data").mkdir(parents=True)
+    image_suffix.cache_clear()
+    with pytest.raises(FileNotFoundError, match=r"drive_0002_sync: no .png or .jpg images"):
+        KittiDataset(empty, _split(tmp_path, [1]), 32, 64)
+
+
+def test_sparse_lidar_scores_the_frames_that_have_a_scan(tmp_path):
+    root = _make_drive(tmp_path / "k", ".jpg", frames=4, scans=(0, 2))
+    data = KittiDataset(root, _split(tmp_path, range(4)), 32, 64, ground_truth=True)
+    assert len(data) == 2 and data.frames_without_lidar == 2
+    depth = data[0]["depth_gt"][0].numpy()
+    assert depth.shape == (32, 64) and np.allclose(depth[depth > 0], 10.0)
+    with pytest.raises(FileNotFoundError, match=r"none of the 2 frames .* has a velodyne scan"):
+        KittiDataset(root, _split(tmp_path, [1, 3]), 32, 64, ground_truth=True)
+
+
+def test_a_drive_without_calibration_names_the_file(tmp_path):
+    root = _make_drive(tmp_path / "k", ".jpg")
+    (root / "2011_09_26" / "calib_cam_to_cam.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"calibration file not found: .*2011_09_26/calib_cam_to_cam.txt"):
+        KittiDataset(root, _split(tmp_path, [1]), 32, 64)

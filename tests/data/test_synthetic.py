@@ -117,14 +117,14 @@ def test_same_seed_is_byte_identical_and_different_seeds_differ(tmp_path):
     da, db, dc = _digest(a), _digest(b), _digest(c)
     assert da == db
     assert da.keys() == dc.keys()
-    differs = [k for k in da if k.endswith(".png") and da[k] != dc[k]]
-    assert len(differs) == 6
+    images = [k for k in da if k.endswith(".png") and "/masks/" not in k]
+    assert len(images) == 6 and all(da[k] != dc[k] for k in images)  # every left and right image differs
 
 
 def test_layout_and_contact_sheet(tmp_path):
     synthesize(tmp_path, 2, 3, 128, 64, seed=1)
     scene = tmp_path / "scene_0000"
-    for sub in ("left", "right"):
+    for sub in ("left", "right", "masks"):
         assert sorted(p.name for p in (scene / sub).iterdir()) == ["000000.png", "000001.png", "000002.png"]
     assert np.load(scene / "depth" / "000000.npy").dtype == np.float32
     assert np.loadtxt(scene / "poses.txt").shape == (3, 12)
@@ -193,3 +193,88 @@ def test_outlier_options_are_recorded(tmp_path):
     synthesize(tmp_path, 1, 3, 128, 64, seed=0, sheet=False, outliers=Outliers(moving_cars=1, exposure=0.1))
     meta = (tmp_path / "synth.json").read_text()
     assert '"moving_cars": 1' in meta and '"exposure": 0.1' in meta
+
+
+# ----------------------------------------------------------------------------- outlier masks
+
+
+def _views(scene, camera):
+    from selfdepth.data.synthetic.render import render_frame_views
+
+    return [render_frame_views(scene, i, camera) for i in range(len(scene.poses))]
+
+
+def _direct_occlusion(depth_t: np.ndarray, depth_s: np.ndarray, K: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Through selfdepth.geometry: target pixels whose warped depth disagrees with the source's depth (or leave it)."""
+    h, w = depth_t.shape
+    Kt = torch.from_numpy(K)[None]
+    pts = backproject(torch.from_numpy(depth_t)[None, None].double(), torch.linalg.inv(Kt))
+    pixels, z = project(pts, Kt, torch.from_numpy(T)[None])  # (1, H*W, 2), (1, H*W)
+    u, v = pixels[0, :, 0].round().long(), pixels[0, :, 1].round().long()
+    z = z[0]
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (z > 1e-3)
+    seen = torch.zeros(h * w, dtype=torch.float64)
+    seen[inside] = torch.from_numpy(depth_s).double()[v[inside], u[inside]]
+    agree = inside & (seen > 0) & ((seen - z).abs() < 0.01 * z)
+    return ((torch.from_numpy(depth_t).reshape(-1) > 0) & ~agree).reshape(h, w).numpy()
+
+
+def test_stereo_and_temporal_occlusion_masks_match_a_direct_check(scene_and_camera):
+    from selfdepth.data.synthetic.masks import frame_masks
+    from selfdepth.io import REGION_BITS
+
+    scene, camera = scene_and_camera
+    views = _views(scene, camera)
+    i = 3
+    bits = frame_masks(scene, views, i, camera)
+    left, right = views[i]
+    T = np.eye(4)
+    T[0, 3] = -BASELINE
+    stereo = (bits & REGION_BITS["occluded_stereo"]) > 0
+    direct = _direct_occlusion(left.depth, right.depth, camera.K, T)
+    assert 0.005 < direct.mean() < 0.3  # some pixels are occluded, most are not
+    assert (stereo != direct).mean() < 0.002
+    prev = (bits & REGION_BITS["occluded_prev"]) > 0
+    direct_prev = _direct_occlusion(left.depth, views[i - 1][0].depth, camera.K,
+                                    np.linalg.inv(scene.poses[i - 1]) @ scene.poses[i])
+    assert (prev != direct_prev).mean() < 0.002
+    assert not (bits & (REGION_BITS["moving"] | REGION_BITS["glass"])).any()  # a clean scene
+    first = frame_masks(scene, views, 0, camera)
+    assert not (first & REGION_BITS["occluded_prev"]).any()  # frame 0 has no frame t-1
+
+
+def test_moving_and_glass_masks_mark_exactly_what_changed():
+    from selfdepth.data.synthetic import Outliers, make_scene
+    from selfdepth.data.synthetic.masks import frame_masks
+    from selfdepth.io import REGION_BITS
+
+    camera = Camera(kitti_like_intrinsics(320, 96), 320, 96)
+    # Glass: the pixels whose colour the mirrors change are the glass mask.
+    plain, glassy = make_scene(11, 4), make_scene(11, 4, Outliers(glass=0.5))
+    glass_views, plain_views = _views(glassy, camera), _views(plain, camera)
+    bits = frame_masks(glassy, glass_views, 2, camera)
+    changed = np.abs(glass_views[2][0].image - plain_views[2][0].image).max(-1) > 1e-6
+    glass = (bits & REGION_BITS["glass"]) > 0
+    assert glass.mean() > 0.01 and (glass != changed).mean() < 0.002
+    # Moving cars: the mask is the pixels showing a moving box, and the temporal occlusion of a
+    # car that is visible in both frames accounts for its motion (not flagged wholesale).
+    moving_scene = make_scene(12, 4, Outliers(moving_cars=4))
+    views = _views(moving_scene, camera)
+    hits = []
+    for i in (1, 2):
+        bits = frame_masks(moving_scene, views, i, camera)
+        moving = (bits & REGION_BITS["moving"]) > 0
+        box = views[i][0].box
+        velocity = np.abs(moving_scene.box_velocity).sum(1) > 0
+        assert np.array_equal(moving, (box >= 0) & velocity[np.maximum(box, 0)])
+        if moving.sum() > 50:
+            hits.append(((bits & REGION_BITS["occluded_prev"]) > 0)[moving].mean())
+    assert hits and min(hits) < 0.5, hits
+
+
+def test_rendered_folders_hold_region_masks(tmp_path):
+    from selfdepth.data.folder import FolderDataset
+
+    synthesize(tmp_path, 1, 3, 64, 64, seed=2, sheet=False)
+    sample = FolderDataset(tmp_path, 64, 64)[1]
+    assert sample["regions"].shape == (1, 64, 64) and sample["regions"].dtype == torch.uint8

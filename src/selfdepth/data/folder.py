@@ -7,6 +7,7 @@ Layout (one folder per scene, any names; see README "Your own data"):
     <root>/<scene>/right/*.png       optional: the right camera, same names as left/
     <root>/<scene>/depth/*.npy       optional: ground truth, float32 metres (or 16-bit .png in mm), 0 = invalid
     <root>/<scene>/poses.txt         optional: a line per frame, 12 numbers, row-major 3x4 camera-to-world
+    <root>/<scene>/masks/*.png       optional: 8-bit region bits per frame (io.REGION_BITS), for evaluation
 
 A sample is a dict (default collation stacks it into a batch):
 
@@ -18,6 +19,7 @@ A sample is a dict (default collation stacks it into a batch):
     stereo_sign    ()            +1 if the other camera is to the right of the target, -1 if left (flips)
     K              (4, 3, 3)     intrinsics at scales 0-3, i.e. sizes (H / 2^s, W / 2^s)
     depth_gt       (1, H0, W0)   ground truth at the data's own resolution (when depth/ exists)
+    regions        (1, H0, W0)   uint8 region bits at the data's own resolution (when masks/ exists)
     pose_gt        (T, 4, 4)     target-camera to source-camera transforms in metres (when poses.txt exists)
 
 Horizontal flipping mirrors every image, swaps which side the other stereo
@@ -39,7 +41,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import ColorJitter
 from torchvision.transforms import functional as TF
 
-from selfdepth.io import IMAGE_SUFFIXES, Intrinsics, load_depth, load_image, load_intrinsics
+from selfdepth.io import IMAGE_SUFFIXES, Intrinsics, load_depth, load_image, load_intrinsics, load_region_mask
 
 __all__ = ["FolderScene", "FolderDataset", "find_scenes", "NUM_SCALES"]
 
@@ -60,6 +62,7 @@ class FolderScene:
         poses: (N, 4, 4) camera-to-world transforms, or None.
         other_side: +1 when the ``right`` camera is to the right of ``frames``' camera, -1 when left.
         depth_loader: reads a ``depth`` file into (H, W) metres; None = ``load_depth`` (.npy / .png).
+        masks: region-bit masks matching ``frames`` (``io.REGION_BITS``), or None.
     """
 
     root: Path
@@ -70,6 +73,7 @@ class FolderScene:
     poses: np.ndarray | None
     other_side: float = 1.0
     depth_loader: Callable[[Path], np.ndarray] | None = None
+    masks: tuple[Path, ...] | None = None
 
     @classmethod
     def open(cls, root: str | Path) -> FolderScene:
@@ -112,7 +116,7 @@ class FolderScene:
                 raise ValueError(f"{root / 'poses.txt'}: expected {len(frames)} lines of 12 numbers, got shape {rows.shape}")
             poses = np.tile(np.eye(4), (len(frames), 1, 1))
             poses[:, :3, :] = rows.reshape(-1, 3, 4)
-        return cls(root, frames, intrinsics, right, depth, poses)
+        return cls(root, frames, intrinsics, right, depth, poses, masks=matching("masks", (".png",)))
 
 
 def find_scenes(root: str | Path) -> list[Path]:
@@ -235,6 +239,9 @@ class FolderDataset(Dataset):
         if scene.depth is not None:
             depth = torch.from_numpy((scene.depth_loader or load_depth)(scene.depth[i]))[None]
             sample["depth_gt"] = depth.flip(-1) if flip else depth
+        if scene.masks is not None:
+            mask = torch.from_numpy(load_region_mask(scene.masks[i]))[None]
+            sample["regions"] = mask.flip(-1) if flip else mask
         if scene.poses is not None and self.temporal_offsets:
             rel = [np.linalg.inv(scene.poses[i + o]) @ scene.poses[i] for o in self.temporal_offsets]
             if flip:

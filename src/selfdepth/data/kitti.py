@@ -7,6 +7,11 @@ The layout is what KITTI's raw archives unpack to:
     <root>/<date>/<date>_drive_<nnnn>_sync/image_03/data/...              right colour camera
     <root>/<date>/<date>_drive_<nnnn>_sync/velodyne_points/data/0000000000.bin
 
+Images may be PNG (as downloaded) or JPEG (``.jpg``, the conversion Monodepth2's
+README recommends); each drive is checked once and must hold one kind only.
+Velodyne scans may be sparse (a scan every 10th frame, say): evaluation scores
+the frames that have one and reports how many did not.
+
 Split lists (shipped in ``selfdepth/data/splits``) hold one frame per line,
 ``<date>/<drive>_sync <frame index> <l|r>``: ``l`` makes image_02 the target
 and image_03 the stereo source, ``r`` the reverse.
@@ -20,6 +25,7 @@ nearest point where several land on one pixel.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from selfdepth.data.folder import FolderDataset, FolderScene
-from selfdepth.io import Intrinsics
+from selfdepth.io import Intrinsics, save_depth_png
 
 __all__ = [
     "KittiCalibration",
@@ -38,6 +44,7 @@ __all__ = [
     "KittiDataset",
     "GARG_CROP",
     "export_ground_truth",
+    "image_suffix",
 ]
 
 # Split name -> file inside selfdepth/data/splits.
@@ -195,7 +202,9 @@ class KittiDataset(FolderDataset):
         stereo: return the other colour camera's frame.
         augment: colour jitter and horizontal flips.
         cache: keep decoded images in memory.
-        ground_truth: compute lidar depth (needs velodyne_points).
+        ground_truth: compute lidar depth (needs velodyne_points). Split frames
+            whose images exist but whose scan does not are left out and counted
+            in ``frames_without_lidar``; it is an error if no frame has a scan.
         skip_missing: drop split entries whose files are missing instead of raising.
     """
 
@@ -219,17 +228,19 @@ class KittiDataset(FolderDataset):
         scenes: dict[tuple[str, str], FolderScene] = {}  # (drive, side) -> scene, in first-seen order
         order: dict[tuple[str, str], int] = {}
         index, missing = [], []
+        self.frames_without_lidar = 0
         for drive, frame, side in rows:
             needed = [frame + o for o in temporal_offsets] + [frame]
             target_cam, other_cam = (2, 3) if side == "l" else (3, 2)
             files = [_frame_file(root, drive, target_cam, f) for f in needed]
             if stereo:
                 files.append(_frame_file(root, drive, other_cam, frame))
-            if ground_truth:
-                files.append(root / drive / "velodyne_points" / "data" / f"{frame:010d}.bin")
             absent = [f for f in files if not f.is_file()]
             if absent:
                 missing.extend(absent)
+                continue
+            if ground_truth and not (root / drive / "velodyne_points" / "data" / f"{frame:010d}.bin").is_file():
+                self.frames_without_lidar += 1  # sparse scans: score the frames that have one
                 continue
             key = (drive, side)
             if key not in scenes:
@@ -244,20 +255,46 @@ class KittiDataset(FolderDataset):
             )
         if missing:
             print(f"KITTI: skipped {len(rows) - len(index)} of {len(rows)} split entries with missing files")
+        if not index and ground_truth and self.frames_without_lidar:
+            raise FileNotFoundError(f"none of the {self.frames_without_lidar} frames of split {split} under {root} "
+                                    "has a velodyne scan (velodyne_points/data/<frame>.bin): no ground truth")
         if not index:
             raise ValueError(f"no frames of split {split} found under {root}")
         self._setup(list(scenes.values()), index, height, width, temporal_offsets, stereo, augment, cache)
 
 
+@functools.lru_cache(maxsize=256)
+def image_suffix(drive_folder: Path) -> str:
+    """``.png`` or ``.jpg``: the one image format of a drive's colour cameras (image_02 and image_03).
+
+    Raises:
+        FileNotFoundError: the drive folder or its image folders hold no .png or .jpg image.
+        ValueError: the drive mixes both formats (which frame is which would be ambiguous).
+    """
+    found = set()
+    for camera in _CAMERA_FOLDER.values():
+        folder = drive_folder / camera / "data"
+        if folder.is_dir():
+            with os.scandir(folder) as entries:
+                found |= {Path(e.name).suffix.lower() for e in entries} & {".png", ".jpg"}
+    if found == {".png", ".jpg"}:
+        raise ValueError(f"{drive_folder}: image_02/image_03 mix .png and .jpg files; keep one format per drive")
+    if not found:
+        raise FileNotFoundError(f"{drive_folder}: no .png or .jpg images in image_02/data or image_03/data")
+    return found.pop()
+
+
 def _frame_file(root: Path, drive: str, camera: int, frame: int) -> Path:
-    return root / drive / _CAMERA_FOLDER[camera] / "data" / f"{frame:010d}.png"
+    suffix = image_suffix(root / drive) if (root / drive).is_dir() else ".png"  # a missing drive is reported by caller
+    return root / drive / _CAMERA_FOLDER[camera] / "data" / f"{frame:010d}{suffix}"
 
 
 def _drive_scene(root: Path, drive: str, target: int, other: int, ground_truth: bool) -> FolderScene:
-    """One drive seen from camera ``target`` as a scene: frame i is ``<i:010d>.png``."""
+    """One drive seen from camera ``target`` as a scene: frame i is ``<i:010d>.png`` (or ``.jpg``)."""
     calib = read_calibration(root / drive.split("/")[0])
     folder = root / drive
-    count = 1 + max(int(p.stem) for p in (folder / _CAMERA_FOLDER[target] / "data").glob("*.png"))
+    suffix = image_suffix(folder)
+    count = 1 + max(int(p.stem) for p in (folder / _CAMERA_FOLDER[target] / "data").glob(f"*{suffix}"))
     frames = tuple(_frame_file(root, drive, target, i) for i in range(count))
     right = tuple(_frame_file(root, drive, other, i) for i in range(count))
     depth = tuple(folder / "velodyne_points" / "data" / f"{i:010d}.bin" for i in range(count)) if ground_truth else None
@@ -283,8 +320,6 @@ def export_ground_truth(root: str | Path, split: str | Path, out: str | Path, sk
 
     Files are named ``<drive>_<frame>_<side>.png``; ``files.txt`` lists the split lines in order.
     """
-    from selfdepth.predict import save_depth_png
-
     root, out = Path(root), Path(out)
     rows = read_split(split)
     out.mkdir(parents=True, exist_ok=True)

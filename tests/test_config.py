@@ -13,7 +13,12 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 
 @pytest.mark.parametrize("preset", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_presets_load(preset):
-    assert isinstance(load_config(preset), Config)
+    if preset.name.startswith("study_"):  # study plans: a base config plus variants and arms, all checked
+        from selfdepth.study import load_plan
+
+        assert isinstance(load_plan(preset).config, Config)
+    else:
+        assert isinstance(load_config(preset), Config)
 
 
 def test_overrides_are_typed():

@@ -20,9 +20,11 @@ LAYERS: dict[str, int] = {
     "selfdepth.cli": 5,  # argument parsing only
     "selfdepth.study": 4,  # jobs that run other jobs
     "selfdepth.demo": 4,
+    "selfdepth.study_report": 4,
     "selfdepth.train": 3,  # jobs
     "selfdepth.module": 3,  # the LightningModule that train runs
     "selfdepth.evaluate": 3,
+    "selfdepth.evaluate_pose": 3,
     "selfdepth.predict": 3,
     "selfdepth.export": 3,
     "selfdepth.monodepth2": 3,

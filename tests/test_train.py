@@ -188,6 +188,30 @@ def test_adaptive_loss_parameters_train_log_and_resume(tiny_root, tmp_path):
     torch.testing.assert_close(check.alpha, state["pixel_loss.latent_alpha"])
 
 
+def test_wavelet_adaptive_loss_trains_on_the_finest_scale_and_logs_its_maps(tiny_root, tmp_path):
+    """Per-coefficient alpha and c train, and reach TensorBoard as images; with photometric_scales=finest
+    the coarse heads still get a gradient (the smoothness term)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    extra = ("loss.pixel_loss=barron_adaptive", "loss.representation=wavelet", "loss.yuv=true",
+             "loss.photometric_scales=finest", "train.log_every=1", "train.image_every=1", "train.max_steps=2")
+    config = _config(tiny_root, tmp_path, *extra)
+    model = SelfDepth(config.to_dict(), 0.54)
+    batch = torch.utils.data.default_collate([make_dataset(config)[i] for i in range(2)])
+    loss, _ = model.compute_loss(batch)
+    loss.backward()
+    heads = [p.grad for name, p in model.depth.named_parameters() if "dispconv" in name]
+    assert len(heads) == 8 and all(g is not None and g.abs().sum() > 0 for g in heads)  # 4 heads, weight + bias
+    assert model.pixel_loss.loss.latent_alpha.grad.shape == (3, 64, 128)
+
+    fit(config)
+    state = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["state_dict"]
+    assert state["pixel_loss.loss.latent_alpha"].shape == (3, 64, 128)  # one per coefficient
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert {"robust/alpha_map_0", "robust/log_scale_map_2"} <= set(events.Tags()["images"])
+    assert "robust/alpha_y" in events.Tags()["scalars"]
+
+
 def _share_pointing_to_truth(root: Path, init_depth: float) -> float:
     """Of the pixels with a gradient at init, the share whose disparity gradient points toward the true depth."""
     import torch.nn.functional as F

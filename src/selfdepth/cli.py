@@ -98,17 +98,29 @@ def _import_monodepth2(args: argparse.Namespace) -> None:
 
 
 def _kitti_gt(args: argparse.Namespace) -> None:
-    from selfdepth.data.kitti import export_ground_truth
+    from selfdepth.evaluate import export_ground_truth
 
     written = export_ground_truth(args.root, args.split, args.out, args.skip_missing)
     print(f"wrote {len(written)} ground-truth depth maps (16-bit PNG, mm) and files.txt to {args.out}")
 
 
-def _study(args: argparse.Namespace) -> None:
-    from selfdepth.study import run_study
+def _evaluate_pose(args: argparse.Namespace) -> None:
+    from selfdepth.evaluate_pose import evaluate_pose
 
-    losses = [name.strip() for name in args.losses.split(",") if name.strip()]
-    run_study(args.config, losses, args.seeds, args.out, args.set, args.synthetic)
+    evaluate_pose(args.checkpoint, args.root, args.sequence, args.snippet, args.out)
+
+
+def _study(args: argparse.Namespace) -> None:
+    from selfdepth.study import load_plan, plan_from_losses, run_study
+
+    if args.preset:
+        plan = load_plan(args.preset, args.set)
+        if args.seeds is not None:
+            plan.seeds = args.seeds
+    else:
+        losses = [name.strip() for name in args.losses.split(",") if name.strip()]
+        plan = plan_from_losses(args.config, losses, args.seeds or 3, args.set, args.synthetic)
+    run_study(plan, args.out, args.arms.split(",") if args.arms else None)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -204,15 +216,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-missing", action="store_true", help="skip split frames missing on disk")
     p.set_defaults(func=_kitti_gt)
 
-    p = sub.add_parser("study", help="compare photometric pixel losses: same data, steps and seeds, one table")
+    p = sub.add_parser("evaluate-pose", help="pose network: ATE on 5-frame snippets of a KITTI odometry sequence")
+    p.add_argument("--checkpoint", required=True, help="a mono or mono+stereo checkpoint")
+    p.add_argument("--root", required=True, help="KITTI odometry root (holding sequences/ and poses/)")
+    p.add_argument("--sequence", default="09", help="sequence number, e.g. 09")
+    p.add_argument("--snippet", type=int, default=5, help="frames per snippet (Zhou et al.: 5)")
+    p.add_argument("--out", help="write the result as JSON")
+    p.set_defaults(func=_evaluate_pose)
+
+    p = sub.add_parser("study", help="does a robust photometric loss give better depth than SSIM + L1, and where?")
+    p.add_argument("--preset", help="a study plan: configs/study_quick.yaml (~45 min) or configs/study_full.yaml")
+    p.add_argument("--arms", help="comma-separated arms of the plan to run (default: all)")
     p.add_argument("--losses", default="l1,charbonnier,cauchy,barron,barron_adaptive",
-                   help="comma-separated loss names (loss.pixel_loss values)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per loss (0..N-1)")
-    p.add_argument("--config", help="YAML preset, e.g. configs/study.yaml")
+                   help="without --preset: comma-separated loss names (loss.pixel_loss), the first the baseline")
+    p.add_argument("--seeds", type=int, help="seeds per variant (0..N-1); default: the plan's, or 3")
+    p.add_argument("--config", help="without --preset: a training config, e.g. configs/study.yaml")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
     p.add_argument("--synthetic", choices=("clean", "outliers"),
-                   help="use the built-in synthetic streets (rendered under data/ when missing), with or without "
-                        "moving cars, mirrors and exposure changes; else data.train / data.test")
+                   help="without --preset: use the built-in synthetic streets (rendered under data/ when missing), "
+                        "with or without moving cars, mirrors and exposure changes; else data.train / data.test")
     p.add_argument("--out", default="study", help="output folder; a study there resumes")
     p.set_defaults(func=_study)
 

@@ -10,7 +10,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-__all__ = ["DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "Config", "load_config", "MODES"]
+__all__ = ["DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "Config", "load_config", "with_overrides", "MODES"]
 
 MODES = ("stereo", "mono", "mono+stereo")
 
@@ -55,7 +55,7 @@ class LossConfig:
     alpha: float = 1.0  # Barron's shape for "barron" (any real, or -inf / inf)
     scale: float = 0.01  # Barron's c in intensity units (images in [0, 1]); the starting c when adaptive
     adaptive_alpha_lo: float = 0.001  # barron_adaptive keeps alpha in (lo, hi); lo >= 0
-    adaptive_alpha_hi: float = 1.999  # ... and hi <= 4
+    adaptive_alpha_hi: float = 1.999  # ... and a finite hi (log Z covers [0, inf])
     adaptive_alpha_init: float | None = None  # barron_adaptive's starting alpha; None = the range's middle
     adaptive_per_pixel: bool = False  # one (alpha, c) per pixel and channel at the data size; else per channel
     learn_alpha: bool = True  # barron_adaptive learns alpha (else it stays at adaptive_alpha_init)
@@ -222,6 +222,18 @@ def _set(config: Config, section: str, values: Any, source: str) -> None:
             valid = [f"{section}.{k}" for k in hints]
             raise ValueError(f"{source}: unknown key {section}.{key}{_suggest(f'{section}.{key}', valid)}")
         setattr(group, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
+
+
+def with_overrides(config: Config, values: dict[str, Any], source: str = "override") -> Config:
+    """A validated copy of ``config`` with ``{"section.key": value}`` applied (typed values, e.g. from YAML)."""
+    out = Config.from_dict(config.to_dict())
+    for key, value in values.items():
+        section, sep, name = key.partition(".")
+        if not sep:
+            raise ValueError(f"{source}: {key!r} must look like section.key, e.g. train.lr")
+        _set(out, section, {name: value}, source)
+    out.validate()
+    return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

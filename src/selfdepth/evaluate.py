@@ -17,9 +17,11 @@ import torch.nn.functional as F
 
 from selfdepth.data.folder import FolderDataset
 from selfdepth.inference import DepthModel
-from selfdepth.io import regions, save_json
+from selfdepth.io import regions, save_depth_png, save_json
 
-__all__ = ["METRICS", "depth_metrics", "evaluate", "evaluate_to_files", "format_table", "garg_crop"]
+__all__ = [
+    "METRICS", "depth_metrics", "evaluate", "evaluate_to_files", "format_table", "garg_crop", "export_ground_truth",
+]
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 
@@ -215,3 +217,32 @@ def evaluate_to_files(
     if out is not None:
         save_json(out, result)
     return result
+
+
+def export_ground_truth(root: str | Path, split: str | Path, out: str | Path, skip_missing: bool = False) -> list[Path]:
+    """Write the lidar ground truth of every split frame as a 16-bit PNG in mm, plus ``files.txt``.
+
+    Files are named ``<drive>_<frame>_<side>.png``; ``files.txt`` lists the split lines in order.
+    """
+    from selfdepth.data.kitti import lidar_depth, read_calibration, read_split
+
+    root, out = Path(root), Path(out)
+    rows = read_split(split)
+    out.mkdir(parents=True, exist_ok=True)
+    written, lines, missing = [], [], []
+    for drive, frame, side in rows:
+        scan = root / drive / "velodyne_points" / "data" / f"{frame:010d}.bin"
+        if not scan.is_file():
+            missing.append(scan)
+            continue
+        depth = lidar_depth(scan, read_calibration(root / drive.split("/")[0]), 2 if side == "l" else 3)
+        path = out / f"{drive.split('/')[-1]}_{frame:010d}_{side}.png"
+        save_depth_png(path, depth)
+        written.append(path)
+        lines.append(f"{drive} {frame} {side} {path.name}")
+    if missing and not skip_missing:
+        shown = "\n  ".join(str(p) for p in missing[:5])
+        raise FileNotFoundError(f"{len(missing)} velodyne scans of split {split} are missing, e.g.:\n  {shown}\n"
+                                "(pass --skip-missing to export the others)")
+    (out / "files.txt").write_text("".join(line + "\n" for line in lines))
+    return written

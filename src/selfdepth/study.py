@@ -1,200 +1,302 @@
-"""``selfdepth study``: compare photometric pixel losses fairly and write one table.
+"""``selfdepth study``: does a robust photometric loss give better depth than SSIM + L1, and where?
 
-Every loss trains with the same config, data, number of steps and seeds; only
-``loss.pixel_loss`` changes. A fixed number of steps (never a time budget) keeps
-runs comparable whatever else the machine is doing. Each run is evaluated on the
-held-out set, and the study writes
+A study is a plan (``configs/study_quick.yaml``, ``configs/study_full.yaml``):
 
-    <out>/results.json   every run's metrics and the mean / std per loss
-    <out>/results.md     a Markdown table, mean ± std of the 7 metrics per loss
-    <out>/results.png    AbsRel and delta < 1.25 per loss with std error bars
-    <out>/runs/<loss>/seed<k>/   each run's checkpoints, logs and metrics.json
+    seeds       runs per (arm, variant); seed k gives every variant the same initial weights and batches
+    baseline    the variant the others are compared with, paired by seed (Monodepth2's ``l1``)
+    config      the base training config, shared by every run
+    variants    name -> config overrides (the loss, its representation, ...)
+    arms        name -> the data (``clean`` / ``outliers`` synthetic streets, ``kitti``, or ``config``),
+                config overrides (the mode) and optionally the variants it runs
 
-Interrupted studies resume: finished runs (with metrics.json) are kept, and an
-unfinished run continues from its last checkpoint.
+Every run trains exactly ``train.max_steps`` steps (never a time budget, which a busy machine would
+bias) and is evaluated on held-out data: on the synthetic streets in true metres, on all pixels and
+inside each outlier region (moving cars, glass, occluded, rest; ``io.REGION_BITS``); on KITTI against
+lidar (Garg crop). The study writes, under ``--out``:
+
+    results.json   every run, the summary and the paired comparison (study_report.py)
+    results.md     the tables; results.png the paired differences with their intervals
+    records/<arm>/<variant>/seed<k>.json   one small file per finished run (commit these)
+    runs/<arm>/<variant>/seed<k>/          checkpoints and logs (large; ignored by git)
+
+It resumes: a run with a record is not repeated, and an unfinished run continues from its last
+checkpoint. The tables are rewritten after every run, so a study stopped half-way still reports.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import yaml
 
-from selfdepth.config import Config, load_config
+from selfdepth.config import Config, load_config, with_overrides
 from selfdepth.data.synthetic import Outliers, render_if_missing
-from selfdepth.evaluate import METRICS, evaluate
-from selfdepth.losses.robust import PIXEL_LOSSES, AdaptiveRobustLoss
+from selfdepth.evaluate import evaluate
 from selfdepth.inference import DepthModel, read_checkpoint
 from selfdepth.io import load_json, save_json
+from selfdepth.losses.robust import PIXEL_LOSSES
+from selfdepth.module import adaptive_part
+from selfdepth.study_report import markdown_report, paired, save_chart, summarise
 from selfdepth.train import fit
 
-__all__ = ["run_study", "summarise", "markdown_table", "save_bar_chart", "SYNTHETIC_SETS"]
+__all__ = ["Arm", "StudyPlan", "load_plan", "plan_from_losses", "run_study", "SYNTHETIC_SETS"]
 
-# Built-in data for --synthetic: (scenes, frames per scene, seed) for train and test, and the outliers.
+# Built-in data for the synthetic arms: None = clean streets.
 SYNTHETIC_SETS: dict[str, Outliers | None] = {
     "clean": None,
     "outliers": Outliers(moving_cars=3, glass=0.35, exposure=0.2),
 }
-_TRAIN, _TEST = (40, 20, 0), (8, 8, 1)  # as make demo: 800 training frames, 64 held-out frames
-
-_LABELS = {"abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE", "rmse_log": "RMSElog",
-           "a1": "δ<1.25", "a2": "δ<1.25²", "a3": "δ<1.25³"}
+_TRAIN, _TEST = (40, 20, 0), (8, 8, 1)  # (scenes, frames per scene, seed), as make demo: 800 / 64 frames
+_DATA_KINDS = (*SYNTHETIC_SETS, "kitti", "config")
 
 
-def _prepare_data(config: Config, synthetic: str | None) -> None:
-    """Point the config at the built-in synthetic set ``synthetic`` (rendered when missing)."""
-    if synthetic is None:
-        if not config.data.test:
-            raise ValueError("the study needs held-out data with depth: set data.test, or pass --synthetic")
-        return
-    if synthetic not in SYNTHETIC_SETS:
-        raise ValueError(f"unknown synthetic set {synthetic!r}; valid: {', '.join(SYNTHETIC_SETS)}")
-    outliers, d = SYNTHETIC_SETS[synthetic], config.data
-    root = Path("data") / f"study-{synthetic}-{d.width}x{d.height}"
+@dataclass
+class Arm:
+    """One data set and mode, on which every (listed) variant is trained with every seed."""
+
+    name: str
+    data: str  # clean | outliers (synthetic), kitti (plan.kitti), config (the config's data.train / data.test)
+    overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"train.mode": "mono+stereo"}
+    variants: list[str] | None = None  # None: all of the plan's variants
+
+
+@dataclass
+class StudyPlan:
+    """What to run (see the module docstring)."""
+
+    seeds: int
+    baseline: str
+    config: Config
+    variants: dict[str, dict[str, Any]]
+    arms: list[Arm]
+    kitti: dict[str, str] | None = None  # train_root, train_drive, test_root, test_drive
+    source: str = "command line"
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError(f"{self.source}: seeds must be >= 1, got {self.seeds}")
+        if self.baseline not in self.variants:
+            raise ValueError(f"{self.source}: baseline {self.baseline!r} is not a variant ({', '.join(self.variants)})")
+        for arm in self.arms:
+            if arm.data not in _DATA_KINDS:
+                raise ValueError(f"{self.source}: arm {arm.name!r}: unknown data {arm.data!r}; valid: {', '.join(_DATA_KINDS)}")
+            unknown = [v for v in arm.variants or [] if v not in self.variants]
+            if unknown:
+                raise ValueError(f"{self.source}: arm {arm.name!r} lists unknown variant {unknown[0]!r}")
+            if arm.data == "kitti" and not self.kitti:
+                raise ValueError(f"{self.source}: arm {arm.name!r} uses kitti data but the plan has no kitti section")
+        for name, overrides in self.variants.items():  # fail now, not an hour in
+            for arm in self.arms:
+                if arm.variants is None or name in arm.variants:
+                    with_overrides(self.config, {**arm.overrides, **overrides}, f"{self.source}: {arm.name}/{name}")
+
+
+def load_plan(path: str | Path, overrides: list[str] | None = None) -> StudyPlan:
+    """Read a study plan from YAML; ``overrides`` (``section.key=value``) apply to its base config."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"study plan not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    unknown = set(raw) - {"seeds", "baseline", "config", "variants", "arms", "kitti"}
+    if unknown:
+        raise ValueError(f"{path}: unknown study keys {sorted(unknown)}; valid: seeds, baseline, config, variants, arms, kitti")
+    base = Config.from_dict(raw.get("config") or {}, str(path))
+    if overrides:
+        values = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"override {item!r} must look like section.key=value, e.g. train.max_steps=100")
+            values[key] = yaml.safe_load(value) if value else None
+        base = with_overrides(base, values)
+    arms = [Arm(name, spec.get("data", "config"), spec.get("set") or {}, spec.get("variants"))
+            for name, spec in (raw.get("arms") or {"main": {}}).items()]
+    return StudyPlan(int(raw.get("seeds", 3)), raw.get("baseline", "l1"), base, raw.get("variants") or {"l1": {}}, arms,
+                     raw.get("kitti"), str(path))
+
+
+def plan_from_losses(
+    config_path: str | Path | None, losses: list[str], seeds: int, overrides: list[str] | None, synthetic: str | None
+) -> StudyPlan:
+    """The simple form: each loss name is a variant (``loss.pixel_loss``), one arm, the first loss the baseline."""
+    unknown = [name for name in losses if name not in PIXEL_LOSSES]
+    if unknown:
+        raise ValueError(f"unknown loss {unknown[0]!r}; valid: {', '.join(PIXEL_LOSSES)}")
+    base = load_config(config_path, overrides)
+    if synthetic is None and not base.data.test:
+        raise ValueError("the study needs held-out data with depth: set data.test, or pass --synthetic")
+    variants = {name: {"loss.pixel_loss": name} for name in losses}
+    arm = Arm(synthetic or "main", synthetic or "config")
+    return StudyPlan(seeds, losses[0], base, variants, [arm], source=str(config_path or "command line"))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _synthetic_data(config: Config, kind: str) -> tuple[str, str]:
+    """Render the built-in streets for ``kind`` at the config's size (when missing); (train, test) folders."""
+    d = config.data
+    root = Path("data") / f"study-{kind}-{d.width}x{d.height}"
     for part, (scenes, frames, seed) in (("train", _TRAIN), ("test", _TEST)):
-        # The test set has outliers too: the question is which loss learns better depth from such data.
-        render_if_missing(root / part, scenes, frames, d.width, d.height, seed, outliers)
-    d.train, d.test = str(root / "train"), str(root / "test")
+        # The test set has the same outliers: the question is which loss learns better depth from such data.
+        render_if_missing(root / part, scenes, frames, d.width, d.height, seed, SYNTHETIC_SETS[kind])
+    return str(root / "train"), str(root / "test")
 
 
-def _run_one(config: Config, run_dir: Path) -> dict:
-    """Train (or finish training) one run and evaluate it; the result is cached in metrics.json."""
-    done = run_dir / "metrics.json"
-    if done.is_file():
-        return load_json(done)
+def _kitti_splits(kitti: dict[str, str], folder: Path) -> tuple[Path, Path]:
+    """Split files: every frame of the training drive with both neighbours, both cameras; the test drive's scans."""
+    from selfdepth.data.kitti import drive_split
+
+    train = drive_split(kitti["train_root"], kitti["train_drive"], folder / "train_files.txt", "lr", 1)
+    test = drive_split(kitti["test_root"], kitti["test_drive"], folder / "test_files.txt", "l", 0, with_lidar=True)
+    return train, test
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def _run_one(config: Config, run_dir: Path, record_path: Path, meta: dict, test) -> dict:
+    """Train (or finish training) one run, evaluate it, and save its record; a saved record is returned as is."""
+    if record_path.is_file():
+        return load_json(record_path)
     config.train.out_dir = str(run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     start = time.perf_counter()
     checkpoint = fit(config, resume=last.is_file())
-    seconds = time.perf_counter() - start
-    result = evaluate(DepthModel.load(checkpoint), config.data.test)
+    trained = time.perf_counter() - start
+    result = test(DepthModel.load(checkpoint))
     record = {
-        "loss": config.loss.pixel_loss,
-        "seed": config.train.seed,
+        **meta,
         "steps": read_checkpoint(checkpoint)["global_step"],
-        "train_seconds": seconds,  # of this invocation only, when resumed
+        "train_seconds": trained,  # of the last invocation only, when resumed
+        "eval_seconds": time.perf_counter() - start - trained,
         "metrics": result["model"],
         "constant": result["constant"],
+        "regions": result.get("regions", {}),
         "median_scaling": result["median_scaling"],
+        "images": result["images"],
     }
-    if config.loss.pixel_loss == "barron_adaptive":
-        record["robust"] = _robust_parameters(checkpoint)
-    save_json(done, record)
+    robust = _robust_parameters(checkpoint)
+    if robust:
+        record["robust"] = robust
+    save_json(record_path, record)
     return record
 
 
-def _robust_parameters(checkpoint: Path) -> dict[str, list[float]]:
-    """The adaptive loss's final alpha and c per channel."""
+def _robust_parameters(checkpoint: Path) -> dict[str, list[float]] | None:
+    """An adaptive loss's final alpha and c, averaged per channel (over pixels or coefficients); None otherwise."""
     ckpt = read_checkpoint(checkpoint)
     loss = Config.from_dict(ckpt["hyper_parameters"]["config"]).pixel_loss()  # just the loss, not the networks
-    assert isinstance(loss, AdaptiveRobustLoss)
-    prefix = "pixel_loss."
-    loss.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
-    return {"alpha": loss.alpha().detach().mean((1, 2)).tolist(), "scale": loss.scale().detach().mean((1, 2)).tolist()}
+    adaptive = adaptive_part(loss)
+    if adaptive is None:
+        return None
+    prefix = "pixel_loss." + ("loss." if adaptive is not loss else "")
+    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    adaptive.load_state_dict(state)
+    alpha, scale = adaptive.alpha().detach(), adaptive.scale().detach()
+    return {"alpha": alpha.mean((1, 2)).tolist(), "scale": scale.mean((1, 2)).tolist(),
+            "alpha_min": float(alpha.min()), "alpha_max": float(alpha.max())}
 
 
-def summarise(runs: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean and std (over seeds) of every metric, per loss: ``{loss: {metric: {"mean", "std", "n"}}}``."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for loss in dict.fromkeys(r["loss"] for r in runs):
-        rows = [r["metrics"] for r in runs if r["loss"] == loss]
-        out[loss] = {
-            m: {"mean": float(np.mean([r[m] for r in rows])), "std": float(np.std([r[m] for r in rows])), "n": len(rows)}
-            for m in METRICS
-        }
-    return out
+def _arm_config(plan: StudyPlan, arm: Arm, out: Path) -> tuple[Config, Any, str]:
+    """The arm's base config with its data in place, its evaluation, and a one-line description."""
+    config = with_overrides(plan.config, arm.overrides, f"{plan.source}: arm {arm.name}")
+    if arm.data in SYNTHETIC_SETS:
+        config.data.train, config.data.test = _synthetic_data(config, arm.data)
+        test_root = config.data.test
+
+        def test(model: DepthModel) -> dict:
+            return evaluate(model, test_root)
+
+        where = f"synthetic streets ({arm.data}), test {test_root}, depth in metres" if config.uses_stereo else \
+            f"synthetic streets ({arm.data}), median-scaled"
+    elif arm.data == "kitti":
+        from selfdepth.data.kitti import KittiDataset
+
+        kitti = plan.kitti or {}
+        train_split, test_split = _kitti_splits(kitti, out / "runs" / arm.name)
+        config.data.train, config.data.kitti_split = kitti["train_root"], str(train_split)
+        data = KittiDataset(kitti["test_root"], test_split, config.data.height, config.data.width, ground_truth=True)
+
+        def test(model: DepthModel) -> dict:
+            return evaluate(model, data, garg=True)
+
+        where = f"KITTI: train {kitti['train_drive']}, test {kitti['test_drive']} lidar (Garg crop, 80 m)"
+    else:
+        if not config.data.test:
+            raise ValueError(f"{plan.source}: arm {arm.name!r} needs data.test (held-out data with depth)")
+        test_root = config.data.test
+
+        def test(model: DepthModel) -> dict:
+            return evaluate(model, test_root)
+
+        where = f"train {config.data.train}, test {test_root}"
+    t = config.train
+    describe = (f"{t.mode}, {config.data.width}x{config.data.height}, {t.max_steps} steps of batch {t.batch_size}, "
+                f"lr {t.lr:g}; {where}.")
+    return config, test, describe
 
 
-def markdown_table(summary: dict[str, dict[str, dict[str, float]]], constant: dict[str, float] | None = None) -> str:
-    """Mean ± std per loss (std over seeds), lower-is-better errors then higher-is-better accuracies."""
-    lines = ["| loss | seeds | " + " | ".join(_LABELS[m] for m in METRICS) + " |", "|---" * (len(METRICS) + 2) + "|"]
-    for loss, metrics in summary.items():
-        cells = [f"{metrics[m]['mean']:.4f} ± {metrics[m]['std']:.4f}" for m in METRICS]
-        lines.append(f"| {loss} | {metrics[METRICS[0]]['n']} | " + " | ".join(cells) + " |")
-    if constant is not None:
-        lines.append("| constant depth (baseline) | - | " + " | ".join(f"{constant[m]:.4f}" for m in METRICS) + " |")
-    return "\n".join(lines)
-
-
-def save_bar_chart(summary: dict[str, dict[str, dict[str, float]]], path: Path, title: str = "") -> None:
-    """AbsRel and delta < 1.25 per loss, mean with std error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    losses = list(summary)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, metric, note in zip(axes, ("abs_rel", "a1"), ("lower is better", "higher is better")):
-        means = [summary[loss][metric]["mean"] for loss in losses]
-        stds = [summary[loss][metric]["std"] for loss in losses]
-        ax.bar(range(len(losses)), means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
-        ax.set_xticks(range(len(losses)), losses, rotation=30, ha="right")
-        ax.set_title(f"{_LABELS[metric]} ({note})")
-        low, high = min(m - s for m, s in zip(means, stds)), max(m + s for m, s in zip(means, stds))
-        pad = 0.15 * (high - low) + 1e-3
-        ax.set_ylim(max(0.0, low - pad), high + pad)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def run_study(
-    config_path: str | Path | None,
-    losses: list[str],
-    seeds: int,
-    out: str | Path = "study",
-    overrides: list[str] | None = None,
-    synthetic: str | None = None,
-) -> dict:
-    """Train and evaluate every loss with seeds 0..seeds-1; returns what ``results.json`` holds."""
-    unknown = [name for name in losses if name not in PIXEL_LOSSES]
-    if unknown:
-        raise ValueError(f"unknown loss {unknown[0]!r}; valid: {', '.join(PIXEL_LOSSES)}")
-    if seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
-    base = load_config(config_path, overrides)
-    if base.train.max_minutes is not None:
-        print(f"study: ignoring train.max_minutes={base.train.max_minutes}; every run trains "
-              f"{base.train.max_steps} steps so that losses are compared at equal steps")
-    _prepare_data(base, synthetic)
+def run_study(plan: StudyPlan, out: str | Path = "study", arms: list[str] | None = None) -> dict:
+    """Run every (arm, variant, seed) of ``plan`` that has no record yet; returns what ``results.json`` holds."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    chosen = [a for a in plan.arms if arms is None or a.name in arms]
+    if arms is not None and len(chosen) != len(arms):
+        raise ValueError(f"unknown arm in {arms}; valid: {', '.join(a.name for a in plan.arms)}")
     start = time.perf_counter()
-    runs = []
-    for loss in losses:
-        for seed in range(seeds):
-            config = Config.from_dict(base.to_dict())  # an independent copy
-            config.loss.pixel_loss, config.train.seed, config.train.max_minutes = loss, seed, None
-            config.validate()
-            print(f"\n=== study: {loss}, seed {seed} ===", flush=True)
-            runs.append(_run_one(config, out / "runs" / loss / f"seed{seed}"))
-    summary = summarise(runs)
+    records: list[dict] = []
+    describe: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for arm in chosen:
+        if arm.data == "kitti" and not all(Path(plan.kitti[k]).is_dir() for k in ("train_root", "test_root")):
+            skipped[arm.name] = f"KITTI data not found ({plan.kitti['train_root']}, {plan.kitti['test_root']})"
+            print(f"study: skipping arm {arm.name}: {skipped[arm.name]}")
+            continue
+        base, test, describe[arm.name] = _arm_config(plan, arm, out)
+        for variant in arm.variants or list(plan.variants):
+            for seed in range(plan.seeds):
+                config = with_overrides(base, {**plan.variants[variant], "train.seed": seed, "train.max_minutes": None})
+                where = Path(arm.name) / variant / f"seed{seed}"
+                print(f"\n=== study: {arm.name}, {variant}, seed {seed} ===", flush=True)
+                meta = {"arm": arm.name, "variant": variant, "seed": seed, "loss": config.loss.pixel_loss}
+                records.append(_run_one(config, out / "runs" / where, out / "records" / f"{where}.json", meta, test))
+                _write_results(plan, out, records, describe, skipped, time.perf_counter() - start)
+    return _write_results(plan, out, records, describe, skipped, time.perf_counter() - start, final=True)
+
+
+def _write_results(plan: StudyPlan, out: Path, records: list[dict], describe: dict[str, str], skipped: dict[str, str],
+                   seconds: float, final: bool = False) -> dict:
+    """results.json, results.md and results.png from the records so far."""
     result = {
-        "config": base.to_dict(),
-        "config_file": str(config_path) if config_path else None,
-        "synthetic": synthetic,
-        "outliers": asdict(SYNTHETIC_SETS[synthetic]) if synthetic and SYNTHETIC_SETS[synthetic] else None,
-        "losses": losses,
-        "seeds": seeds,
-        "steps": base.train.max_steps,
-        "runs": runs,
-        "summary": summary,
-        "constant": runs[0]["constant"],
-        "minutes_this_invocation": (time.perf_counter() - start) / 60,
+        "plan": plan.source,
+        "config": plan.config.to_dict(),
+        "variants": plan.variants,
+        "arms": {a.name: {"data": a.data, "set": a.overrides, "variants": a.variants} for a in plan.arms},
+        "baseline": plan.baseline,
+        "seeds": plan.seeds,
+        "records": records,
+        "summary": summarise(records),
+        "paired": paired(records, plan.baseline),
+        "skipped_arms": skipped,
+        "run_minutes": sum(r["train_seconds"] + r["eval_seconds"] for r in records) / 60,
+        "minutes_this_invocation": seconds / 60,
+        "complete": final,
     }
     save_json(out / "results.json", result)
-    table = markdown_table(summary, runs[0]["constant"])
-    scaling = "median-scaled" if runs[0]["median_scaling"] else "metric (stereo scale)"
-    header = (f"Loss study: {len(losses)} losses x {seeds} seeds, {base.train.max_steps} steps each, "
-              f"mode {base.train.mode}, {base.data.width}x{base.data.height}, data {base.data.train} "
-              f"(test {base.data.test}), depth {scaling}, capped at 80 m. Mean ± std over seeds.\n\n")
-    (out / "results.md").write_text(header + table + "\n")
-    save_bar_chart(summary, out / "results.png", f"{base.train.mode}, {synthetic or base.data.train}")
-    print("\n" + header + table)
-    print(f"\nwrote {out}/results.json, results.md, results.png")
+    header = (f"# Loss study ({plan.source})\n\n{plan.seeds} seeds per variant, baseline `{plan.baseline}`; "
+              f"{len(records)} runs, {result['run_minutes']:.1f} min of training and evaluation"
+              f"{'' if final else ' so far (incomplete)'}.\n\n")
+    notes = "".join(f"Skipped arm {name}: {why}.\n\n" for name, why in skipped.items())
+    (out / "results.md").write_text(header + notes + markdown_report(records, plan.baseline, describe) + "\n")
+    if records:
+        save_chart(records, plan.baseline, out / "results.png", f"loss study: paired ΔAbsRel vs {plan.baseline}")
+    if final:
+        print("\n" + markdown_report(records, plan.baseline, describe))
+        print(f"wrote {out}/results.json, results.md, results.png")
     return result

@@ -221,3 +221,22 @@ def test_a_drive_without_calibration_names_the_file(tmp_path):
     (root / "2011_09_26" / "calib_cam_to_cam.txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"calibration file not found: .*2011_09_26/calib_cam_to_cam.txt"):
         KittiDataset(root, _split(tmp_path, [1]), 32, 64)
+
+
+def test_ground_truth_export_and_drive_split(tmp_path):
+    from PIL import Image
+
+    from selfdepth.data.kitti import drive_split
+    from selfdepth.evaluate import export_ground_truth
+
+    root = _make_drive(tmp_path / "k", ".jpg", frames=5, scans=(0, 2))
+    split = drive_split(root, DRIVE, tmp_path / "all.txt", "lr", 1)
+    assert split.read_text().splitlines() == [f"{DRIVE} {f} {s}" for f in (1, 2, 3) for s in "lr"]
+    lidar = drive_split(root, DRIVE, tmp_path / "lidar.txt", "l", 0, with_lidar=True)
+    assert [line.split()[1] for line in lidar.read_text().splitlines()] == ["0", "2"]
+    written = export_ground_truth(root, lidar, tmp_path / "gt")
+    depth = np.asarray(Image.open(written[0]), dtype=np.float32) / 1000
+    assert len(written) == 2 and np.allclose(depth[depth > 0], 10.0)
+    assert (tmp_path / "gt" / "files.txt").read_text().splitlines()[0].endswith("_0000000000_l.png")
+    with pytest.raises(FileNotFoundError, match=r"(?s)2 velodyne scans .* missing.*--skip-missing"):
+        export_ground_truth(root, _split(tmp_path, [1, 2, 3]), tmp_path / "gt2")

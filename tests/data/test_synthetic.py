@@ -205,17 +205,20 @@ def _views(scene, camera):
 
 
 def _direct_occlusion(depth_t: np.ndarray, depth_s: np.ndarray, K: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Through selfdepth.geometry: target pixels whose warped depth disagrees with the source's depth (or leave it)."""
+    """Through selfdepth.geometry: target pixels whose warped depth is not bracketed (1%) by the source's depth
+    at the four pixels around where they land, or that leave the source image."""
     h, w = depth_t.shape
     Kt = torch.from_numpy(K)[None]
     pts = backproject(torch.from_numpy(depth_t)[None, None].double(), torch.linalg.inv(Kt))
     pixels, z = project(pts, Kt, torch.from_numpy(T)[None])  # (1, H*W, 2), (1, H*W)
-    u, v = pixels[0, :, 0].round().long(), pixels[0, :, 1].round().long()
-    z = z[0]
-    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (z > 1e-3)
-    seen = torch.zeros(h * w, dtype=torch.float64)
-    seen[inside] = torch.from_numpy(depth_s).double()[v[inside], u[inside]]
-    agree = inside & (seen > 0) & ((seen - z).abs() < 0.01 * z)
+    u, v, z = pixels[0, :, 0], pixels[0, :, 1], z[0]
+    inside = (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1) & (z > 1e-3)
+    source = torch.from_numpy(depth_s).double()
+    u0 = torch.where(inside, u, torch.zeros_like(u)).floor().long().clamp(0, w - 2)
+    v0 = torch.where(inside, v, torch.zeros_like(v)).floor().long().clamp(0, h - 2)
+    corners = torch.stack([source[v0, u0], source[v0, u0 + 1], source[v0 + 1, u0], source[v0 + 1, u0 + 1]])
+    lo = torch.where(corners > 0, corners, torch.full_like(corners, float("inf"))).amin(0)
+    agree = inside & (z >= 0.99 * lo) & (z <= 1.01 * corners.amax(0)) & (corners.amax(0) > 0)
     return ((torch.from_numpy(depth_t).reshape(-1) > 0) & ~agree).reshape(h, w).numpy()
 
 

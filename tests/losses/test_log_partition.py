@@ -71,16 +71,100 @@ def test_shipped_table_matches_fresh_quadrature_at_its_knots():
         assert log_z[i] == pytest.approx(integrate(alpha), abs=1e-10)
 
 
-def test_out_of_range_alpha_raises():
-    with pytest.raises(ValueError, match=r"alpha in \[0, 4"):
-        log_partition(torch.tensor([-0.1, 1.0]))
-    with pytest.raises(ValueError, match=r"alpha in \[0, 4"):
-        log_partition(torch.tensor(4.5))
-
-
 def test_float32_and_batched_shapes():
     alpha = torch.rand(2, 3, 4) * 2
     out = log_partition(alpha)
     assert out.shape == alpha.shape and out.dtype == torch.float32
     torch.testing.assert_close(out.double(), log_partition(alpha.double()), atol=1e-6, rtol=0)
 
+
+
+# ----------------------------------------------------------------------------- the whole range [0, inf], sampling
+
+
+def _mp_log_z(alpha: float) -> float:
+    """An independent high-precision quadrature (mpmath, 30 digits) of log Z(alpha)."""
+    import mpmath
+
+    mpmath.mp.dps = 30
+    a = mpmath.mpf(alpha)
+    if alpha == 0:
+        rho = lambda x: mpmath.log(1 + x * x / 2)  # noqa: E731
+    elif alpha == 2:
+        rho = lambda x: x * x / 2  # noqa: E731
+    else:
+        b = abs(a - 2)
+        rho = lambda x: b / a * ((x * x / b + 1) ** (a / 2) - 1)  # noqa: E731
+    return float(mpmath.log(2 * mpmath.quad(lambda x: mpmath.exp(-rho(x)), [0, 1, 4, 16, mpmath.inf])))
+
+
+@pytest.mark.parametrize("n", range(23))
+def test_log_z_at_n_over_11_matches_high_precision_quadrature(n):
+    assert _log_z(n / 11) == pytest.approx(_mp_log_z(n / 11), abs=1e-7)
+
+
+@pytest.mark.parametrize("alpha", [4.5, 7.0, 13.7, 100.0, 1234.5, math.exp(8)])
+def test_log_z_above_4_matches_quadrature(alpha):
+    assert _log_z(alpha) == pytest.approx(integrate(alpha), abs=1e-7)
+
+
+def test_log_z_at_infinity():
+    assert _log_z(math.inf) == pytest.approx(0.70526025442, abs=1e-7)
+    alpha = torch.tensor([1.0, 4.0, 5.0, math.inf], dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(log_partition(alpha).sum(), alpha)
+    assert torch.isfinite(grad).all()
+    # Continuous across the two tables at alpha = 4.
+    assert _log_z(4.0 - 1e-9) == pytest.approx(_log_z(4.0 + 1e-9), abs=1e-8)
+
+
+@pytest.mark.parametrize("k", range(-4, 9))
+def test_density_integrates_to_one_from_e_minus_4_to_e_8(k):
+    from selfdepth.losses.distribution import nll
+
+    alpha, c = math.exp(k), 0.7
+
+    def density(x: float) -> float:
+        return math.exp(-nll(torch.tensor(x, dtype=torch.float64), alpha, c).item())
+
+    total = 2 * (quad(density, 0, 8 * c, limit=200)[0] + quad(density, 8 * c, math.inf, limit=200)[0])
+    assert total == pytest.approx(1.0, abs=1e-6)
+
+
+def test_samples_follow_cauchy_at_0_and_normal_at_2():
+    from scipy import stats
+
+    from selfdepth.losses.distribution import sample
+
+    g = torch.Generator().manual_seed(0)
+    c = 0.3
+    cauchy = sample(0.0, c, (16384,), g).numpy()
+    normal = sample(2.0, c, (16384,), g).numpy()
+    assert stats.kstest(cauchy, stats.cauchy(scale=c * math.sqrt(2)).cdf).statistic < 0.01
+    assert stats.kstest(normal, stats.norm(scale=c).cdf).statistic < 0.01
+    # ...and not the other way round: the test can tell them apart.
+    assert stats.kstest(cauchy, stats.norm(scale=c).cdf).statistic > 0.05
+
+
+def test_samples_at_other_alphas_match_the_density():
+    """At alpha = 1 and +inf the empirical CDF matches the numerically integrated one."""
+
+    from selfdepth.losses.distribution import nll, sample
+
+    g = torch.Generator().manual_seed(1)
+    for alpha in (1.0, math.inf):
+        draws = sample(alpha, 1.0, (16384,), g).numpy()
+
+        def cdf(x, alpha=alpha):
+            f = lambda t: math.exp(-nll(torch.tensor(t, dtype=torch.float64), alpha, 1.0).item())  # noqa: E731
+            return np.array([0.5 + np.sign(v) * quad(f, 0, abs(v))[0] for v in np.atleast_1d(x)])
+
+        xs = np.sort(draws)[:: 512]
+        empirical = (np.searchsorted(np.sort(draws), xs, side="right")) / len(draws)
+        assert np.abs(empirical - cdf(xs)).max() < 0.015, alpha
+
+
+def test_out_of_range_alpha_raises_for_negative_or_nan():
+    with pytest.raises(ValueError, match=r"alpha in \[0, inf\]"):
+        log_partition(torch.tensor([-0.1, 1.0]))
+    with pytest.raises(ValueError, match=r"alpha in \[0, inf\]"):
+        log_partition(torch.tensor(float("nan")))

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from selfdepth.data.folder import FolderDataset, FolderScene
-from selfdepth.io import Intrinsics, save_depth_png
+from selfdepth.io import Intrinsics
 
 __all__ = [
     "KittiCalibration",
@@ -43,8 +43,8 @@ __all__ = [
     "read_split",
     "KittiDataset",
     "GARG_CROP",
-    "export_ground_truth",
     "image_suffix",
+    "drive_split",
 ]
 
 # Split name -> file inside selfdepth/data/splits.
@@ -315,28 +315,18 @@ def _lidar_loader(path: Path, calib: KittiCalibration, camera: int) -> np.ndarra
     return lidar_depth(path, calib, camera)
 
 
-def export_ground_truth(root: str | Path, split: str | Path, out: str | Path, skip_missing: bool = False) -> list[Path]:
-    """Write the lidar ground truth of every split frame as a 16-bit PNG in mm, plus ``files.txt``.
+def drive_split(root: str | Path, drive: str, path: str | Path, sides: str = "lr", neighbours: int = 1,
+                with_lidar: bool = False) -> Path:
+    """Write a split file listing every frame of one drive that has ``neighbours`` frames on each side.
 
-    Files are named ``<drive>_<frame>_<side>.png``; ``files.txt`` lists the split lines in order.
+    ``sides`` "l", "r" or "lr" (both cameras as targets); ``with_lidar`` keeps only frames with a scan.
     """
-    root, out = Path(root), Path(out)
-    rows = read_split(split)
-    out.mkdir(parents=True, exist_ok=True)
-    written, lines, missing = [], [], []
-    for drive, frame, side in rows:
-        scan = root / drive / "velodyne_points" / "data" / f"{frame:010d}.bin"
-        if not scan.is_file():
-            missing.append(scan)
-            continue
-        depth = lidar_depth(scan, read_calibration(root / drive.split("/")[0]), 2 if side == "l" else 3)
-        path = out / f"{drive.split('/')[-1]}_{frame:010d}_{side}.png"
-        save_depth_png(path, depth)
-        written.append(path)
-        lines.append(f"{drive} {frame} {side} {path.name}")
-    if missing and not skip_missing:
-        shown = "\n  ".join(str(p) for p in missing[:5])
-        raise FileNotFoundError(f"{len(missing)} velodyne scans of split {split} are missing, e.g.:\n  {shown}\n"
-                                "(pass --skip-missing to export the others)")
-    (out / "files.txt").write_text("".join(line + "\n" for line in lines))
-    return written
+    folder = Path(root) / drive
+    frames = sorted(int(p.stem) for p in (folder / "image_02" / "data").glob(f"*{image_suffix(folder)}"))
+    keep = [f for f in frames if f - neighbours >= frames[0] and f + neighbours <= frames[-1]]
+    if with_lidar:
+        keep = [f for f in keep if (folder / "velodyne_points" / "data" / f"{f:010d}.bin").is_file()]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{drive} {f} {side}\n" for f in keep for side in sides))
+    return path

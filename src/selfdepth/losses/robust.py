@@ -188,7 +188,7 @@ class AdaptiveRobustLoss(nn.Module):
     Args:
         channels: channels of the residuals (3 for RGB).
         image_size: (H, W) for one (alpha, c) per pixel and channel; None for per channel.
-        alpha_range: (lo, hi), with 0 <= lo < hi <= ALPHA_MAX (log Z is tabulated there).
+        alpha_range: (lo, hi), with 0 <= lo < hi < inf (log Z is tabulated on [0, inf]).
         alpha_init: starting alpha (the range's middle when None). With
             ``learn_alpha=False`` it stays there.
         scale_init: starting c, intensity units.
@@ -212,8 +212,8 @@ class AdaptiveRobustLoss(nn.Module):
     ) -> None:
         super().__init__()
         lo, hi = alpha_range
-        if not 0 <= lo < hi <= ALPHA_MAX:
-            raise ValueError(f"adaptive alpha_range must satisfy 0 <= lo < hi <= {ALPHA_MAX}, got ({lo}, {hi})")
+        if not 0 <= lo < hi < math.inf:
+            raise ValueError(f"adaptive alpha_range must satisfy 0 <= lo < hi < inf, got ({lo}, {hi})")
         alpha_init = (lo + hi) / 2 if alpha_init is None else alpha_init
         if not lo < alpha_init < hi:
             raise ValueError(f"adaptive alpha_init {alpha_init} must lie inside alpha_range ({lo}, {hi})")
@@ -267,7 +267,9 @@ class AdaptiveRobustLoss(nn.Module):
         alpha, c = self.alpha(), self.scale()
         # alpha in (lo, hi) and c > scale_lo by construction: no validation syncs on this hot path.
         rho = general(_yuv(x) if self.yuv else x, alpha, c, check=False)
-        nll = rho + torch.log(c) + log_partition(alpha, check=False, table=self._log_z_table(alpha.dtype))
+        table = self._log_z_table(alpha.dtype)
+        log_z = log_partition(alpha, check=False, table=table, above_4=self.alpha_hi > ALPHA_MAX)
+        nll = rho + torch.log(c) + log_z
         return self.scale_init * nll
 
     def extra_repr(self) -> str:

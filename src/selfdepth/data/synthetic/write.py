@@ -24,8 +24,9 @@ from selfdepth.data.synthetic.scene import (
 )
 from selfdepth.io import load_image, load_json, save_image, save_json, save_npy
 
-# 2: adds masks/ (region bits). render_if_missing re-renders a folder written with another layout.
-LAYOUT_VERSION = 2
+# 2: adds masks/ (region bits); 3: occlusion brackets the depth around the projection. render_if_missing
+# re-renders a folder written with another layout.
+LAYOUT_VERSION = 3
 
 __all__ = ["LAYOUT_VERSION", "write_scene", "SynthSummary", "synthesize", "render_if_missing", "contact_sheet"]
 

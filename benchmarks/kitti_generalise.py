@@ -1,0 +1,97 @@
+"""Train on one whole KITTI drive, test on a drive it never saw (issue: real images at the scale we can hold).
+
+Trains ``configs/kitti_small.yaml`` on drive 0005 (``../shared/data/kitti_raw_0005``, 154 JPEG frames,
+every frame with both neighbours, both cameras as targets) for a time budget, then scores it
+
+- on drive 0002's 10 frames (``../shared/data/kitti_raw_mini``, an Eigen *test* drive) against lidar,
+  Garg crop, 80 m cap: metric AbsRel for stereo-trained models, median-scaled for every model;
+- on drive 0005's own frames that have a scan (every 10th);
+- beside a median-scaled constant depth; and, for mono and mono+stereo models, the pose network's
+  ATE on KITTI odometry sequence 04 (``../shared/data/kitti_odometry_04``) beside a constant motion.
+
+    .venv/bin/python benchmarks/kitti_generalise.py --mode stereo --minutes 60
+    .venv/bin/python benchmarks/kitti_generalise.py --mode mono+stereo --minutes 60 --set data.augment=false
+
+Writes ``benchmarks/results/kitti_generalise_<mode>[_<tag>].json`` with the CPU, steps and minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from selfdepth.config import load_config
+from selfdepth.data.kitti import KittiDataset, drive_split
+from selfdepth.evaluate import evaluate, format_table
+from selfdepth.inference import DepthModel, read_checkpoint
+from selfdepth.io import save_json
+from selfdepth.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data"
+TRAIN_ROOT, TRAIN_DRIVE = SHARED / "kitti_raw_0005", "2011_09_26/2011_09_26_drive_0005_sync"
+TEST_ROOT, TEST_DRIVE = SHARED / "kitti_raw_mini", "2011_09_26/2011_09_26_drive_0002_sync"
+ODOMETRY = SHARED / "kitti_odometry_04"
+
+
+def cpu_info() -> dict:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = re.search(r"model name\s*:\s*(.*)", text)
+    flags = sorted(set(re.findall(r"\b(avx512_bf16|avx512_vnni|avx512f|avx2|amx_\w+)\b", text)))
+    return {"model": model.group(1) if model else platform.processor(), "flags": flags,
+            "threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", default="stereo", choices=("stereo", "mono", "mono+stereo"))
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--tag", default="", help="suffix of the result file, for ablations")
+    parser.add_argument("--work", default="runs/kitti_generalise", help="checkpoints and logs")
+    parser.add_argument("--set", action="append", default=[], help="extra config overrides")
+    args = parser.parse_args()
+    for folder in (TRAIN_ROOT / TRAIN_DRIVE, TEST_ROOT / TEST_DRIVE):
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} not found: this benchmark needs ../shared/data")
+    name = "kitti_generalise_" + args.mode.replace("+", "_") + (f"_{args.tag}" if args.tag else "")
+    work = Path(args.work) / name
+    train_split = drive_split(TRAIN_ROOT, TRAIN_DRIVE, work / "train_files.txt", "lr", 1)
+    config = load_config(ROOT / "configs" / "kitti_small.yaml", [
+        f"data.train={TRAIN_ROOT}", f"data.kitti_split={train_split}", f"train.mode={args.mode}",
+        f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}", *args.set,
+    ])
+    start = time.perf_counter()
+    checkpoint = fit(config, resume=(work / "run" / "checkpoints" / "last.ckpt").is_file())
+    minutes = (time.perf_counter() - start) / 60
+    model = DepthModel.load(checkpoint)
+    h, w = config.data.height, config.data.width
+    scores = {}
+    for label, root, drive in (("drive_0002", TEST_ROOT, TEST_DRIVE), ("drive_0005_own", TRAIN_ROOT, TRAIN_DRIVE)):
+        split = drive_split(root, drive, work / f"{label}.txt", "l", 0, with_lidar=True)
+        result = evaluate(model, KittiDataset(root, split, h, w, ground_truth=True), garg=True)
+        scores[label] = result
+        rows = {"model": result["model"], "constant": result["constant"]}
+        if "model_median_scaled" in result:
+            rows["model (median-scaled)"] = result["model_median_scaled"]
+        print(f"\n{label} ({result['images']} frames with lidar)\n" + format_table(rows))
+    record = {
+        "mode": args.mode, "config": config.to_dict(), "overrides": args.set, "cpu": cpu_info(),
+        "steps": read_checkpoint(checkpoint)["global_step"], "train_minutes_this_invocation": minutes,
+        "scores": scores,
+        "abs_rel_vs_constant": {k: v["model"]["abs_rel"] / v["constant"]["abs_rel"] for k, v in scores.items()},
+    }
+    if config.uses_temporal and (ODOMETRY / "poses" / "04.txt").is_file():
+        from selfdepth.evaluate_pose import evaluate_pose
+
+        record["pose_ate_odometry_04"] = evaluate_pose(checkpoint, ODOMETRY, "04")
+    out = save_json(ROOT / "benchmarks" / "results" / f"{name}.json", record)
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

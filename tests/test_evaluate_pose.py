@@ -68,6 +68,24 @@ def test_pose_evaluation_needs_a_pose_network(tiny_root, tmp_path):
     net, height, width = load_pose_net(mono)
     assert (height, width) == (64, 128)
 
+    # The command end to end, on a rendered scene laid out as a KITTI odometry sequence.
+    import shutil
+
+    from selfdepth.cli import main
+    from selfdepth.evaluate_pose import evaluate_pose
+
+    scene = sorted(tiny_root.glob("scene_*"))[0]
+    seq = tmp_path / "odometry"
+    (seq / "sequences" / "00" / "image_2").mkdir(parents=True)
+    (seq / "poses").mkdir()
+    for i, frame in enumerate(sorted((scene / "left").glob("*.png"))):
+        shutil.copy(frame, seq / "sequences" / "00" / "image_2" / f"{i:06d}.png")
+    shutil.copy(scene / "poses.txt", seq / "poses" / "00.txt")
+    result = evaluate_pose(mono, seq, "00", length=3)
+    assert result["frames"] == 4 and result["model"]["snippets"] == 2
+    assert np.isfinite(result["model"]["mean"]) and result["constant_motion"]["mean"] >= 0
+    assert main(["evaluate-pose", "--checkpoint", str(stereo), "--root", str(seq), "--sequence", "00"]) == 2
+
 
 @pytest.mark.skipif(not (ODOMETRY / "poses" / "04.txt").is_file(), reason="../shared/data/kitti_odometry_04 absent")
 def test_real_sequence_ground_truth_and_reader():

@@ -10,7 +10,9 @@ from typing import Any, get_type_hints
 
 import yaml
 
-__all__ = ["DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "Config", "load_config", "with_overrides", "MODES"]
+from selfdepth.io import load_yaml
+
+__all__ = ["DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "Config", "load_config", "with_overrides", "parse_overrides", "MODES"]
 
 MODES = ("stereo", "mono", "mono+stereo")
 
@@ -236,23 +238,19 @@ def with_overrides(config: Config, values: dict[str, Any], source: str = "overri
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML preset (or the defaults) and apply ``section.key=value`` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML: {err}") from None
-    config = Config.from_dict(data, str(path or "defaults"))
-    for item in overrides or []:
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["section.key=value", ...]`` (the command line's ``--set``) -> ``{"section.key": typed value}``."""
+    values: dict[str, Any] = {}
+    for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ValueError(f"override {item!r} must look like section.key=value, e.g. train.lr=2e-4")
-        section, name = key.split(".", 1)
-        _set(config, section, {name: yaml.safe_load(value) if value else None}, "override")
-    config.validate()
-    return config
+        values[key] = yaml.safe_load(value) if value else None
+    return values
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML preset (or the defaults) and apply ``section.key=value`` overrides."""
+    data = load_yaml(path, "config file") if path is not None else {}
+    config = Config.from_dict(data, str(path or "defaults"))
+    return with_overrides(config, parse_overrides(overrides))

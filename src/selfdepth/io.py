@@ -28,6 +28,7 @@ __all__ = [
     "load_image",
     "load_intrinsics",
     "load_json",
+    "load_yaml",
     "save_depth_png",
     "save_image",
     "save_json",
@@ -272,3 +273,14 @@ def regions(mask: np.ndarray) -> dict[str, np.ndarray]:
         "occluded_temporal": bit("occluded_prev", "occluded_next"),
         "rest": mask == 0,
     }
+
+
+def load_yaml(path: str | Path, what: str = "YAML file") -> Any:
+    """Read a YAML file (``{}`` when empty); a clear error names the file when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None

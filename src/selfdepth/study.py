@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from selfdepth.config import Config, load_config, with_overrides
+from selfdepth.config import Config, load_config, parse_overrides, with_overrides
 from selfdepth.data.synthetic import Outliers, render_if_missing
 from selfdepth.evaluate import evaluate
 from selfdepth.inference import DepthModel, read_checkpoint
-from selfdepth.io import load_json, save_json
+from selfdepth.io import load_json, load_yaml, save_json
 from selfdepth.losses.robust import PIXEL_LOSSES
 from selfdepth.module import adaptive_part
 from selfdepth.study_report import markdown_report, paired, save_chart, summarise
@@ -97,24 +96,13 @@ class StudyPlan:
 def load_plan(path: str | Path, overrides: list[str] | None = None) -> StudyPlan:
     """Read a study plan from YAML; ``overrides`` (``section.key=value``) apply to its base config."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"study plan not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    raw = load_yaml(path, "study plan")
     unknown = set(raw) - {"seeds", "baseline", "config", "variants", "arms", "kitti"}
     if unknown:
         raise ValueError(f"{path}: unknown study keys {sorted(unknown)}; valid: seeds, baseline, config, variants, arms, kitti")
     base = Config.from_dict(raw.get("config") or {}, str(path))
     if overrides:
-        values = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"override {item!r} must look like section.key=value, e.g. train.max_steps=100")
-            values[key] = yaml.safe_load(value) if value else None
-        base = with_overrides(base, values)
+        base = with_overrides(base, parse_overrides(overrides))
     arms = [Arm(name, spec.get("data", "config"), spec.get("set") or {}, spec.get("variants"))
             for name, spec in (raw.get("arms") or {"main": {}}).items()]
     return StudyPlan(int(raw.get("seeds", 3)), raw.get("baseline", "l1"), base, raw.get("variants") or {"l1": {}}, arms,

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-from selfdepth.losses.representation import rgb_to_syuv
 
 from selfdepth.losses.log_partition import log_partition
+from selfdepth.losses.representation import rgb_to_syuv
 from selfdepth.losses.robust import (
     PIXEL_LOSSES,
     AdaptiveRobustLoss,
@@ -244,7 +244,19 @@ def test_adaptive_invalid_ranges_raise():
     with pytest.raises(ValueError, match="alpha_range"):
         AdaptiveRobustLoss(alpha_range=(-0.5, 1.0))
     with pytest.raises(ValueError, match="alpha_range"):
-        AdaptiveRobustLoss(alpha_range=(0.0, 5.0))
+        AdaptiveRobustLoss(alpha_range=(0.0, math.inf))  # the sigmoid map needs a finite top
+    with pytest.raises(ValueError, match="alpha_range"):
+        AdaptiveRobustLoss(alpha_range=(1.0, 1.0))
+
+
+def test_adaptive_range_above_4_uses_the_whole_log_z():
+    """alpha may exceed 4 now that log Z covers [0, inf]: the module's NLL matches the distribution's."""
+    from selfdepth.losses.distribution import nll
+
+    loss = AdaptiveRobustLoss(channels=1, alpha_range=(0.0, 10.0), alpha_init=7.5, scale_init=0.5).double()
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64).reshape(1, 1, 3, 3)
+    expected = 0.5 * nll(x, loss.alpha().detach(), loss.scale().detach())  # times c0, as documented
+    torch.testing.assert_close(loss(x), expected)
     with pytest.raises(ValueError, match="inside alpha_range"):
         AdaptiveRobustLoss(alpha_init=1.999)
     with pytest.raises(ValueError, match="scale_lo"):

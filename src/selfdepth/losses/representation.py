@@ -106,21 +106,29 @@ def dwt_matrices(n: int, wavelet: str) -> tuple[np.ndarray, np.ndarray]:
     return analysis, synthesis
 
 
-def _along_axes(x: Tensor, rows: np.ndarray, cols: np.ndarray) -> Tensor:
-    """``rows @ x @ cols.T`` on the last two axes of (..., H, W)."""
-    r = torch.as_tensor(rows, dtype=x.dtype, device=x.device)
-    c = torch.as_tensor(cols, dtype=x.dtype, device=x.device)
+@functools.lru_cache(maxsize=64)
+def _as_tensor(matrix_key: tuple, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A transform matrix as a constant tensor, converted once per (matrix, dtype, device), not every step."""
+    kind, n, wavelet, index = matrix_key
+    matrix = dct_matrix(n) if kind in ("dct", "idct") else dwt_matrices(n, wavelet)[index]
+    return torch.as_tensor(matrix.T if kind == "idct" else matrix, dtype=dtype, device=device)
+
+
+def _along_axes(x: Tensor, rows: tuple, cols: tuple) -> Tensor:
+    """``rows @ x @ cols.T`` on the last two axes of (..., H, W); rows and cols are ``_as_tensor`` keys."""
+    r = _as_tensor(rows, x.dtype, x.device)
+    c = _as_tensor(cols, x.dtype, x.device)
     return r @ x @ c.transpose(0, 1)
 
 
 def dct2(x: Tensor) -> Tensor:
     """Orthonormal 2-D DCT-II of each (H, W) plane of (..., H, W)."""
-    return _along_axes(x, dct_matrix(x.shape[-2]), dct_matrix(x.shape[-1]))
+    return _along_axes(x, ("dct", x.shape[-2], None, 0), ("dct", x.shape[-1], None, 0))
 
 
 def idct2(x: Tensor) -> Tensor:
     """Inverse of ``dct2`` (the transpose: the DCT is orthonormal)."""
-    return _along_axes(x, dct_matrix(x.shape[-2]).T, dct_matrix(x.shape[-1]).T)
+    return _along_axes(x, ("idct", x.shape[-2], None, 0), ("idct", x.shape[-1], None, 0))
 
 
 def check_wavelet_size(height: int, width: int, levels: int) -> None:
@@ -146,7 +154,7 @@ def wavelet2(x: Tensor, levels: int = 5, wavelet: str = "cdf97") -> Tensor:
     """
     check_wavelet_size(x.shape[-2], x.shape[-1], levels)
     h, w = x.shape[-2:]
-    y = _along_axes(x, dwt_matrices(h, wavelet)[0], dwt_matrices(w, wavelet)[0])
+    y = _along_axes(x, ("dwt", h, wavelet, 0), ("dwt", w, wavelet, 0))  # analysis
     if levels == 1:
         return y
     inner = wavelet2(y[..., : h // 2, : w // 2], levels - 1, wavelet)
@@ -160,7 +168,7 @@ def iwavelet2(y: Tensor, levels: int = 5, wavelet: str = "cdf97") -> Tensor:
     if levels > 1:
         inner = iwavelet2(y[..., : h // 2, : w // 2], levels - 1, wavelet)
         y = torch.cat([torch.cat([inner, y[..., : h // 2, w // 2 :]], -1), y[..., h // 2 :, :]], -2)
-    return _along_axes(y, dwt_matrices(h, wavelet)[1], dwt_matrices(w, wavelet)[1])
+    return _along_axes(y, ("dwt", h, wavelet, 1), ("dwt", w, wavelet, 1))  # synthesis
 
 
 def _level_weights(height: int, width: int, levels: int, base: float) -> np.ndarray:

@@ -64,6 +64,14 @@ arms:
     result = run_study(plan, tmp_path / "out", arms=["b"])
     assert [(r["arm"], r["variant"]) for r in result["records"]] == [("b", "wavelet")]
     assert result["records"][0]["robust"]["alpha_min"] > 0
+    assert not result["complete"] and result["runs_planned"] == 3
+    # Running the other arm later: the report keeps the first arm's record beside the new ones.
+    result = run_study(plan, tmp_path / "out", arms=["a"])
+    assert [(r["arm"], r["variant"]) for r in result["records"]] == [("a", "l1"), ("a", "wavelet"), ("b", "wavelet")]
+    assert result["complete"] and "mono+stereo, 128x64" in (tmp_path / "out" / "results.md").read_text()
+    # A report-only call (arms=[]) trains nothing and writes the same records.
+    (tmp_path / "out" / "results.json").unlink()
+    assert run_study(plan, tmp_path / "out", arms=[])["records"] == result["records"]
     with pytest.raises(ValueError, match="unknown arm"):
         run_study(plan, tmp_path / "out", arms=["c"])
 

@@ -120,7 +120,8 @@ def _study(args: argparse.Namespace) -> None:
     else:
         losses = [name.strip() for name in args.losses.split(",") if name.strip()]
         plan = plan_from_losses(args.config, losses, args.seeds or 3, args.set, args.synthetic)
-    run_study(plan, args.out, args.arms.split(",") if args.arms else None)
+    arms = [] if args.report else args.arms.split(",") if args.arms else None
+    run_study(plan, args.out, arms)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -227,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="does a robust photometric loss give better depth than SSIM + L1, and where?")
     p.add_argument("--preset", help="a study plan: configs/study_quick.yaml (~45 min) or configs/study_full.yaml")
     p.add_argument("--arms", help="comma-separated arms of the plan to run (default: all)")
+    p.add_argument("--report", action="store_true", help="run nothing: rewrite results.json/.md/.png from the saved records")
     p.add_argument("--losses", default="l1,charbonnier,cauchy,barron,barron_adaptive",
                    help="without --preset: comma-separated loss names (loss.pixel_loss), the first the baseline")
     p.add_argument("--seeds", type=int, help="seeds per variant (0..N-1); default: the plan's, or 3")

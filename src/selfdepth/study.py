@@ -127,11 +127,11 @@ def plan_from_losses(
 # ----------------------------------------------------------------------------- data
 
 
-def _synthetic_data(config: Config, kind: str) -> tuple[str, str]:
-    """Render the built-in streets for ``kind`` at the config's size (when missing); (train, test) folders."""
+def _synthetic_data(config: Config, kind: str, render: bool = True) -> tuple[str, str]:
+    """The built-in streets for ``kind`` at the config's size, rendered when missing; (train, test) folders."""
     d = config.data
     root = Path("data") / f"study-{kind}-{d.width}x{d.height}"
-    for part, (scenes, frames, seed) in (("train", _TRAIN), ("test", _TEST)):
+    for part, (scenes, frames, seed) in (("train", _TRAIN), ("test", _TEST)) if render else ():
         # The test set has the same outliers: the question is which loss learns better depth from such data.
         render_if_missing(root / part, scenes, frames, d.width, d.height, seed, SYNTHETIC_SETS[kind])
     return str(root / "train"), str(root / "test")
@@ -192,8 +192,8 @@ def _robust_parameters(checkpoint: Path) -> dict[str, list[float]] | None:
             "alpha_min": float(alpha.min()), "alpha_max": float(alpha.max())}
 
 
-def _arm_config(plan: StudyPlan, arm: Arm, out: Path) -> tuple[Config, Any, str]:
-    """The arm's base config with its data in place, its evaluation, and a one-line description."""
+def _arm_config(plan: StudyPlan, arm: Arm, out: Path) -> tuple[Config, Any]:
+    """The arm's base config with its data in place, and its evaluation."""
     config = with_overrides(plan.config, arm.overrides, f"{plan.source}: arm {arm.name}")
     if arm.data in SYNTHETIC_SETS:
         config.data.train, config.data.test = _synthetic_data(config, arm.data)
@@ -202,8 +202,6 @@ def _arm_config(plan: StudyPlan, arm: Arm, out: Path) -> tuple[Config, Any, str]
         def test(model: DepthModel) -> dict:
             return evaluate(model, test_root)
 
-        where = f"synthetic streets ({arm.data}), test {test_root}, depth in metres" if config.uses_stereo else \
-            f"synthetic streets ({arm.data}), median-scaled"
     elif arm.data == "kitti":
         from selfdepth.data.kitti import KittiDataset
 
@@ -215,7 +213,6 @@ def _arm_config(plan: StudyPlan, arm: Arm, out: Path) -> tuple[Config, Any, str]
         def test(model: DepthModel) -> dict:
             return evaluate(model, data, garg=True)
 
-        where = f"KITTI: train {kitti['train_drive']}, test {kitti['test_drive']} lidar (Garg crop, 80 m)"
     else:
         if not config.data.test:
             raise ValueError(f"{plan.source}: arm {arm.name!r} needs data.test (held-out data with depth)")
@@ -224,43 +221,69 @@ def _arm_config(plan: StudyPlan, arm: Arm, out: Path) -> tuple[Config, Any, str]
         def test(model: DepthModel) -> dict:
             return evaluate(model, test_root)
 
-        where = f"train {config.data.train}, test {test_root}"
+    return config, test
+
+
+def _describe(plan: StudyPlan, arm: Arm) -> str:
+    """One line on what an arm trains and tests on (renders nothing)."""
+    config = with_overrides(plan.config, arm.overrides, f"{plan.source}: arm {arm.name}")
+    if arm.data in SYNTHETIC_SETS:
+        test_root = _synthetic_data(config, arm.data, render=False)[1]
+        where = f"synthetic streets ({arm.data}), test {test_root}, " + \
+            ("depth in metres" if config.uses_stereo else "median-scaled")
+    elif arm.data == "kitti":
+        kitti = plan.kitti or {}
+        where = f"KITTI: train {kitti.get('train_drive')}, test {kitti.get('test_drive')} lidar (Garg crop, 80 m)"
+    else:
+        where = f"train {config.data.train}, test {config.data.test}"
     t = config.train
-    describe = (f"{t.mode}, {config.data.width}x{config.data.height}, {t.max_steps} steps of batch {t.batch_size}, "
-                f"lr {t.lr:g}; {where}.")
-    return config, test, describe
+    return (f"{t.mode}, {config.data.width}x{config.data.height}, {t.max_steps} steps of batch {t.batch_size}, "
+            f"lr {t.lr:g}; {where}.")
 
 
 def run_study(plan: StudyPlan, out: str | Path = "study", arms: list[str] | None = None) -> dict:
-    """Run every (arm, variant, seed) of ``plan`` that has no record yet; returns what ``results.json`` holds."""
+    """Run every (arm, variant, seed) of ``plan`` that has no record yet; returns what ``results.json`` holds.
+
+    ``arms`` limits the runs to those arms (``[]`` runs nothing and only rewrites the report); the report
+    always covers every record of the plan found under ``out``, so running one arm never hides another.
+    """
     out = Path(out)
     chosen = [a for a in plan.arms if arms is None or a.name in arms]
     if arms is not None and len(chosen) != len(arms):
         raise ValueError(f"unknown arm in {arms}; valid: {', '.join(a.name for a in plan.arms)}")
     start = time.perf_counter()
-    records: list[dict] = []
-    describe: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for arm in chosen:
         if arm.data == "kitti" and not all(Path(plan.kitti[k]).is_dir() for k in ("train_root", "test_root")):
             skipped[arm.name] = f"KITTI data not found ({plan.kitti['train_root']}, {plan.kitti['test_root']})"
             print(f"study: skipping arm {arm.name}: {skipped[arm.name]}")
             continue
-        base, test, describe[arm.name] = _arm_config(plan, arm, out)
-        for variant in arm.variants or list(plan.variants):
-            for seed in range(plan.seeds):
+        base, test = _arm_config(plan, arm, out)
+        # Seed-major order: a study stopped part-way has every variant on the same seeds, so it pairs.
+        for seed in range(plan.seeds):
+            for variant in arm.variants or list(plan.variants):
                 config = with_overrides(base, {**plan.variants[variant], "train.seed": seed, "train.max_minutes": None})
                 where = Path(arm.name) / variant / f"seed{seed}"
                 print(f"\n=== study: {arm.name}, {variant}, seed {seed} ===", flush=True)
                 meta = {"arm": arm.name, "variant": variant, "seed": seed, "loss": config.loss.pixel_loss}
-                records.append(_run_one(config, out / "runs" / where, out / "records" / f"{where}.json", meta, test))
-                _write_results(plan, out, records, describe, skipped, time.perf_counter() - start)
-    return _write_results(plan, out, records, describe, skipped, time.perf_counter() - start, final=True)
+                _run_one(config, out / "runs" / where, out / "records" / f"{where}.json", meta, test)
+                _write_results(plan, out, skipped, time.perf_counter() - start)
+    return _write_results(plan, out, skipped, time.perf_counter() - start, final=True)
 
 
-def _write_results(plan: StudyPlan, out: Path, records: list[dict], describe: dict[str, str], skipped: dict[str, str],
+def _planned(plan: StudyPlan) -> list[Path]:
+    """Every run of the plan, as its record's path relative to ``records/``."""
+    return [Path(arm.name) / variant / f"seed{seed}.json"
+            for arm in plan.arms for variant in arm.variants or list(plan.variants) for seed in range(plan.seeds)]
+
+
+def _write_results(plan: StudyPlan, out: Path, skipped: dict[str, str],
                    seconds: float, final: bool = False) -> dict:
-    """results.json, results.md and results.png from the records so far."""
+    """results.json, results.md and results.png from every record of the plan saved so far."""
+    planned = _planned(plan)
+    records = [load_json(out / "records" / path) for path in planned if (out / "records" / path).is_file()]
+    complete = len(records) == len(planned)
+    describe = {arm.name: _describe(plan, arm) for arm in plan.arms}
     result = {
         "plan": plan.source,
         "config": plan.config.to_dict(),
@@ -274,12 +297,13 @@ def _write_results(plan: StudyPlan, out: Path, records: list[dict], describe: di
         "skipped_arms": skipped,
         "run_minutes": sum(r["train_seconds"] + r["eval_seconds"] for r in records) / 60,
         "minutes_this_invocation": seconds / 60,
-        "complete": final,
+        "runs_planned": len(planned),
+        "complete": complete,
     }
     save_json(out / "results.json", result)
     header = (f"# Loss study ({plan.source})\n\n{plan.seeds} seeds per variant, baseline `{plan.baseline}`; "
               f"{len(records)} runs, {result['run_minutes']:.1f} min of training and evaluation"
-              f"{'' if final else ' so far (incomplete)'}.\n\n")
+              f"{'' if complete else f' so far (incomplete: {len(planned)} planned)'}.\n\n")
     notes = "".join(f"Skipped arm {name}: {why}.\n\n" for name, why in skipped.items())
     (out / "results.md").write_text(header + notes + markdown_report(records, plan.baseline, describe) + "\n")
     if records:

@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+APP_STAMP := $(VENV)/.installed-app
 
 .PHONY: demo test setup clean
 
@@ -17,7 +18,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The tests also cover the app, so they install its extra (make demo does not need it).
+$(APP_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,app]'
+	touch $(APP_STAMP)
+
+test: $(APP_STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -110,6 +110,15 @@ def _evaluate_pose(args: argparse.Namespace) -> None:
     evaluate_pose(args.checkpoint, args.root, args.sequence, args.snippet, args.out)
 
 
+def _app(args: argparse.Namespace) -> None:
+    try:
+        from selfdepth.app import AppLimits, serve
+    except ImportError as err:
+        raise ValueError(f"the app needs its extra: pip install 'selfdepth[app]' ({err})") from None
+    limits = AppLimits(args.max_upload_mb, args.max_pixels, args.max_video_seconds)
+    serve(args.checkpoint, args.host, args.port, args.backend, limits)
+
+
 def _study(args: argparse.Namespace) -> None:
     from selfdepth.study import load_plan, plan_from_losses, run_study
 
@@ -239,6 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "with or without moving cars, mirrors and exposure changes; else data.train / data.test")
     p.add_argument("--out", default="study", help="output folder; a study there resumes")
     p.set_defaults(func=_study)
+
+    p = sub.add_parser("app", help="a local web app: photo -> depth -> 3-D view, measuring, video and webcam")
+    p.add_argument("--checkpoint", required=True, help="a training checkpoint (.ckpt) or an exported .onnx")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                   help="auto: onnxruntime, exporting a checkpoint to ONNX at start-up (the fastest on CPUs)")
+    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload accepted")
+    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image accepted (width x height)")
+    p.add_argument("--max-video-seconds", type=float, default=60.0, help="longest video accepted")
+    p.set_defaults(func=_app)
 
     p = sub.add_parser("demo", help="render data, train, evaluate and draw pictures (what `make demo` runs)")
     p.add_argument("--config", default="configs/demo.yaml")

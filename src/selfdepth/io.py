@@ -41,29 +41,35 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 REGION_BITS = {"moving": 1, "glass": 2, "occluded_stereo": 4, "occluded_prev": 8, "occluded_next": 16}
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """Read a colour image.
 
     Args:
         path: image file; RGB, or RGBA whose alpha is dropped.
+        max_pixels: refuse larger images before decoding them (uploads: a small
+            file can declare an enormous image); None: PIL's own bomb limit.
 
     Returns:
         (H, W, 3) uint8 array.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not a decodable image, or not a colour image.
+        ValueError: the file is not a decodable image, not a colour image, or too large.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # reads the header only
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ValueError(f"{path}: image is {im.width}x{im.height}, more than the {max_pixels} pixels allowed")
             im.load()
             mode = im.mode
             if mode not in ("RGB", "RGBA", "P"):
                 raise ValueError(f"{path}: expected an RGB colour image, got mode {mode!r} (grey-level or other)")
             image = np.array(im.convert("RGB"))  # a writable copy
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path}: image too large to decode safely: {err}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{path}: cannot decode image (corrupt or not an image): {err}") from None
     return image

@@ -1,0 +1,68 @@
+"""The app in a real browser: upload, depth, measure, 3-D view; bad uploads; nothing leaves the machine."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("gradio", reason="the app extra is not installed: pip install -e '.[app]'")
+pytest.importorskip("playwright", reason="playwright is not installed: pip install -e '.[dev]'")
+
+from selfdepth._version import __version__  # noqa: E402
+from selfdepth.app import serve  # noqa: E402
+from selfdepth.app.browser import drive, find_chromium  # noqa: E402
+from selfdepth.config import Config  # noqa: E402
+from selfdepth.io import save_image  # noqa: E402
+from selfdepth.models.depth import DepthNet  # noqa: E402
+
+pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium at /usr/bin/chromium (.ci/run installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _checkpoint(path: Path) -> Path:
+    """A stereo checkpoint in the trainer's format with untrained weights (the test is about the app)."""
+    config = Config()
+    config.data.height, config.data.width, config.train.mode = 64, 192, "stereo"
+    torch.manual_seed(0)
+    state = {f"depth.{k}": v for k, v in DepthNet(None, 4).state_dict().items()}
+    hyper = {"config": config.to_dict(), "baseline_m": 0.54, "selfdepth_version": __version__}
+    torch.save({"hyper_parameters": hyper, "state_dict": state, "global_step": 0}, path)
+    return path
+
+
+def test_the_app_in_chromium(tmp_path):
+    street = np.zeros((120, 360, 3), np.uint8)
+    street[60:] = np.linspace(40, 200, 360, dtype=np.uint8)[None, :, None]  # a textured lower half
+    street[:60] = (120, 160, 220)
+    image = save_image(tmp_path / "street.png", street)
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"GIF89a" + bytes(range(256)) * 4)  # claims to be an image, is not one
+
+    port = _free_port()
+    app = serve(_checkpoint(tmp_path / "model.ckpt"), port=port, backend="auto", block=False)  # exports to ONNX
+    try:
+        assert app.server_name == "127.0.0.1"
+        seen = drive(f"http://127.0.0.1:{port}/", image, bad, tmp_path / "shots", timeout_s=90)
+    finally:
+        app.close()
+
+    assert "cannot decode image" in seen.bad_upload_message and str(tmp_path) not in seen.bad_upload_message
+    assert "/tmp/gradio" not in seen.bad_upload_message
+    assert seen.upload_to_depth_s > 0
+    assert "Depth at" in seen.measurement and "Distance from" in seen.measurement and " m" in seen.measurement
+    assert seen.canvas_drawn > 0.05, "the 3-D viewer drew (almost) nothing over its background"
+    own = f"127.0.0.1:{port}"
+    foreign = [u for u in seen.requests if urlparse(u).scheme not in ("data", "blob") and urlparse(u).netloc != own]
+    assert not foreign, f"the page contacted other hosts: {foreign[:5]}"
+    for name, shot in seen.screenshots.items():
+        assert shot.stat().st_size > 10_000, f"{name} screenshot is empty"

@@ -15,8 +15,8 @@ pytest.importorskip("gradio", reason="the app extra is not installed: pip instal
 pytest.importorskip("trimesh", reason="the app extra is not installed: pip install -e '.[app]'")
 
 from selfdepth.app.core import (  # noqa: E402
-    AppLimits, LiveMeter, WorkDir, check_video, colour_bar, depth_for_upload, depth_mesh, depth_ticks,
-    intrinsics_from, measure, model_info, save_glb,
+    AppLimits, LiveMeter, WorkDir, check_video, colour_bar, depth_for_upload, depth_mesh, depth_ticks, depth_video,
+    host_warning, intrinsics_from, measure, model_info, save_glb,
 )
 from selfdepth.config import Config  # noqa: E402
 from selfdepth.inference import DepthModel, Prediction  # noqa: E402
@@ -166,7 +166,7 @@ def test_measure_reads_depth_and_the_distance_between_two_clicks():
         measure(plane, k, [(100, 10)], True)
 
 
-def test_video_length_is_checked_from_the_container(tmp_path):
+def test_video_length_is_checked_from_the_container(model, tmp_path):
     import imageio.v2 as imageio
 
     path = tmp_path / "clip.mp4"
@@ -174,6 +174,10 @@ def test_video_length_is_checked_from_the_container(tmp_path):
         for i in range(20):
             writer.append_data(np.full((32, 48, 3), i * 10, np.uint8))
     assert check_video(path, AppLimits()) == pytest.approx(2.0, abs=0.15)
+    out = depth_video(model, path, tmp_path / "out", AppLimits())
+    with imageio.get_reader(out) as reader:
+        frames = [frame for frame in reader]
+    assert len(frames) == 20 and frames[0].shape == (32, 96, 3)  # every frame, input beside depth
     with pytest.raises(ValueError, match="more than the 1 s allowed"):
         check_video(path, AppLimits(max_video_seconds=1))
     (tmp_path / "junk.mp4").write_bytes(os.urandom(4000))
@@ -203,6 +207,11 @@ def test_work_dir_prunes_old_requests_and_is_removed_on_close():
     assert not old.exists() and fresh.is_dir()
     work.close()
     assert not work.root.exists()
+
+
+def test_only_local_hosts_serve_without_a_warning():
+    assert host_warning("127.0.0.1") is None and host_warning("localhost") is None
+    assert "other machines" in host_warning("0.0.0.0")
 
 
 def test_model_info_says_units_and_backend(model):

@@ -12,12 +12,10 @@ import atexit
 import sys
 from pathlib import Path
 
-from selfdepth.app.core import AppLimits, WorkDir
+from selfdepth.app.core import AppLimits, WorkDir, host_warning
 from selfdepth.app.ui import build, theme
 
 __all__ = ["build", "serve", "AppLimits", "example_images"]
-
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def example_images(out: Path, width: int = 640, height: int = 192, shared: Path = Path("../shared/data")) -> list[Path]:
@@ -61,8 +59,9 @@ def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 7860, bac
             print(f"exporting {checkpoint} to ONNX for onnxruntime (--backend torch skips this)")
             source = export_onnx(checkpoint, work.root / "model.onnx")
     model = load(source, backend)
-    if host not in LOCAL_HOSTS:
-        print(f"warning: serving on {host}: other machines on the network can use this app", file=sys.stderr)
+    warning = host_warning(host)
+    if warning:
+        print(warning, file=sys.stderr)
     app = build(model, str(checkpoint), backend, limits, example_images(work.new()), work)
     limits = limits or AppLimits()
     app.launch(server_name=host, server_port=port, share=False, ssr_mode=False, theme=theme(),

@@ -24,7 +24,7 @@ from selfdepth.pointcloud import depth_to_points, intrinsics_for_image, sky_mask
 
 __all__ = [
     "AppLimits", "DepthResult", "WorkDir", "model_info", "depth_for_upload", "depth_ticks", "colour_bar", "intrinsics_from",
-    "depth_mesh", "save_glb", "measure", "check_video", "LiveMeter",
+    "depth_mesh", "save_glb", "measure", "check_video", "depth_video", "host_warning", "LiveMeter",
 ]
 
 
@@ -273,6 +273,25 @@ def check_video(path: str | Path, limits: AppLimits) -> float:
     if seconds > limits.max_video_seconds:
         raise ValueError(f"video upload: {seconds:.0f} s long, more than the {limits.max_video_seconds:g} s allowed")
     return seconds
+
+
+def depth_video(model: DepthModel, path: str | Path, out: Path, limits: AppLimits) -> Path:
+    """``out/depth.mp4``: each frame of the uploaded video beside its depth (after ``check_video``)."""
+    from selfdepth.predict import predict_video
+
+    check_video(path, limits)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return predict_video(model, Path(path), out / "depth.mp4", progress=True)
+    except ValueError as err:  # never show the server's temporary path
+        raise ValueError(str(err).replace(str(path), "video upload")) from None
+
+
+def host_warning(host: str) -> str | None:
+    """A warning when ``host`` exposes the app beyond this machine, else None."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return f"warning: serving on {host}: other machines on the network can reach this app and use its CPU"
 
 
 class LiveMeter:

@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402 - after the environment above
 
 from selfdepth.app.core import (  # noqa: E402
-    AppLimits, DepthResult, LiveMeter, WorkDir, check_video, colour_bar, depth_for_upload, depth_mesh, intrinsics_from,
+    AppLimits, DepthResult, LiveMeter, WorkDir, colour_bar, depth_for_upload, depth_mesh, depth_video, intrinsics_from,
     measure, model_info, save_glb,
 )
 from selfdepth.inference import DepthModel  # noqa: E402
@@ -104,16 +104,13 @@ def build(model: DepthModel, source: str = "model", backend: str = "torch", limi
         except ValueError as err:
             raise gr.Error(str(err)) from None
 
-    def run_video(path: str | None, progress=gr.Progress(track_tqdm=True)):
-        from selfdepth.predict import predict_video
-
+    def run_video(path: str | None, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's idiom
         if not path:
             raise gr.Error("Upload a video first.")
         try:
-            check_video(path, limits)
-            return str(predict_video(model, Path(path), work.new() / "depth.mp4", progress=True))
+            return str(depth_video(model, path, work.new(), limits))
         except ValueError as err:
-            raise gr.Error(str(err).replace(str(path), "video upload")) from None
+            raise gr.Error(str(err)) from None
 
     def run_live(frame: np.ndarray | None):
         if frame is None:

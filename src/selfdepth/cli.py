@@ -88,7 +88,8 @@ def _pointcloud(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from selfdepth.export import export_onnx
 
-    print(f"wrote {export_onnx(args.checkpoint, args.onnx)}")
+    out = export_onnx(args.checkpoint, args.onnx, int8=args.int8, calibration=args.calibration)
+    print(f"wrote {out}" + (" (int8, calibrated on " + str(args.calibration) + ")" if args.int8 else ""))
 
 
 def _import_monodepth2(args: argparse.Namespace) -> None:
@@ -208,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export the depth network to one self-contained ONNX file")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--int8", action="store_true", help="quantise to int8 (onnxruntime static QDQ, per-channel)")
+    p.add_argument("--calibration", help="with --int8: a folder of training images to calibrate activation ranges on")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("import-monodepth2", help="convert Monodepth2's encoder.pth + depth.pth into a checkpoint")

@@ -9,6 +9,11 @@ and stereo baseline, as metadata). Its graph maps
     -> depth   (B, 1, H, W) metres for stereo-trained models, else network units
 
 Any other image size is resized outside the graph (``DepthModel`` does it).
+
+``int8=True`` quantises the exported graph with onnxruntime's static
+quantisation (QDQ format, per-channel int8 weights, uint8 activations whose
+ranges are calibrated on a few dozen training images). The result is still one
+self-contained ``.onnx`` that every entry point loads like the fp32 one.
 """
 
 from __future__ import annotations
@@ -16,13 +21,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfdepth.geometry import disp_to_depth
 from selfdepth.inference import ONNX_META_KEY, DepthModel
+from selfdepth.io import is_colour_image, load_image
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "calibration_images"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Left in fp32 by the int8 export: the first convolution (it sees raw pixels) and the disparity head
+# (its sigmoid output sets depth directly), as usual for int8 vision networks.
+KEEP_FP32 = ("/encoder/conv1/", "/dispconv.")
 
 
 class _Exported(nn.Module):
@@ -38,10 +51,34 @@ class _Exported(nn.Module):
         return sigmoid, depth * self.scale
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Path:
-    """Write ``out`` (.onnx) from a training checkpoint; the batch size stays dynamic."""
+def calibration_images(folder: str | Path, count: int = 32) -> list[Path]:
+    """Up to ``count`` colour images spread evenly over ``folder`` (searched recursively, sorted; depth maps
+    and masks, which are single-channel, are skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"calibration folder not found: {folder} (give a folder of training images)")
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    found = [p for p in found if is_colour_image(p)]
+    if not found:
+        raise ValueError(f"{folder}: no .png/.jpg colour images to calibrate int8 ranges with")
+    picks = np.linspace(0, len(found) - 1, min(count, len(found))).round().astype(int)
+    return [found[i] for i in sorted(set(picks))]
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, int8: bool = False,
+                calibration: str | Path | None = None) -> Path:
+    """Write ``out`` (.onnx) from a training checkpoint; the batch size stays dynamic.
+
+    Args:
+        int8: quantise to int8 (needs ``calibration``).
+        calibration: a folder of training images (e.g. a KITTI drive's ``image_02/data``).
+    """
     import onnx
 
+    if int8 and calibration is None:
+        raise ValueError("--int8 needs --calibration DIR: a folder of a few dozen training images "
+                         "(activation ranges are measured on them)")
+    images = calibration_images(calibration) if int8 else []
     model = DepthModel.load(checkpoint)
     assert model.net is not None
     cfg = model.config.model
@@ -56,10 +93,53 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Pat
             input_names=["image"], output_names=["sigmoid", "depth"],
             dynamic_axes={"image": {0: "batch"}, "sigmoid": {0: "batch"}, "depth": {0: "batch"}},
         )
+    if int8:
+        _quantize(tmp, images, model.height, model.width)
     graph = onnx.load(str(tmp))
-    meta = {"config": model.config.to_dict(), "baseline_m": model.baseline_m, "metric": model.metric}
+    meta = {"config": model.config.to_dict(), "baseline_m": model.baseline_m, "metric": model.metric,
+            "precision": "int8" if int8 else "fp32"}
     graph.metadata_props.add(key=ONNX_META_KEY, value=json.dumps(meta))
     onnx.checker.check_model(graph)
     onnx.save(graph, str(tmp))  # under 2 GB, so the weights stay inside the one file
     tmp.replace(out)
     return out
+
+
+def _quantize(path: Path, images: list[Path], height: int, width: int, keep_fp32: tuple[str, ...] = KEEP_FP32,
+              op_types: tuple[str, ...] = ("Conv",), method: str = "MinMax") -> None:
+    """Replace the fp32 graph at ``path`` by its static int8 quantisation, calibrated on ``images``.
+
+    Only convolutions are quantised (they are the arithmetic); ``keep_fp32`` names
+    those left in fp32 (matched as substrings of the node names).
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.left = list(images)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            if not self.left:
+                return None
+            x = torch.from_numpy(load_image(self.left.pop(0))).permute(2, 0, 1)[None].float() / 255.0
+            # The same resize as DepthModel.disparity, so calibration sees what inference feeds the graph.
+            x = F.interpolate(x, (height, width), mode="bilinear", align_corners=False, antialias=True)
+            return {"image": x.numpy()}
+
+    import onnx
+
+    prepared = path.with_suffix(".prep.onnx")
+    try:
+        quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)  # folds BN, infers shapes
+        names = [n.name for n in onnx.load(str(prepared)).graph.node]
+        exclude = [n for n in names if any(k in n for k in keep_fp32)]
+        quantize_static(
+            str(prepared), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+            calibrate_method=getattr(CalibrationMethod, method), op_types_to_quantize=list(op_types),
+            nodes_to_exclude=exclude,
+        )
+    finally:
+        prepared.unlink(missing_ok=True)

@@ -26,6 +26,7 @@ __all__ = [
     "Intrinsics",
     "load_depth",
     "load_image",
+    "is_colour_image",
     "load_intrinsics",
     "load_json",
     "load_yaml",
@@ -73,6 +74,15 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{path}: cannot decode image (corrupt or not an image): {err}") from None
     return image
+
+
+def is_colour_image(path: str | Path) -> bool:
+    """Whether ``path`` is an image that ``load_image`` reads as colour (from its header only)."""
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("RGB", "RGBA", "P")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def load_depth(path: str | Path) -> np.ndarray:

@@ -8,17 +8,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("gradio", reason="the app extra is not installed: pip install -e '.[app]'")
 pytest.importorskip("playwright", reason="playwright is not installed: pip install -e '.[dev]'")
 
-from selfdepth._version import __version__  # noqa: E402
 from selfdepth.app import serve  # noqa: E402
 from selfdepth.app.browser import drive, find_chromium  # noqa: E402
-from selfdepth.config import Config  # noqa: E402
 from selfdepth.io import save_image  # noqa: E402
-from selfdepth.models.depth import DepthNet  # noqa: E402
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium at /usr/bin/chromium (.ci/run installs it)")
 
@@ -29,18 +25,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _checkpoint(path: Path) -> Path:
-    """A stereo checkpoint in the trainer's format with untrained weights (the test is about the app)."""
-    config = Config()
-    config.data.height, config.data.width, config.train.mode = 64, 192, "stereo"
-    torch.manual_seed(0)
-    state = {f"depth.{k}": v for k, v in DepthNet(None, 4).state_dict().items()}
-    hyper = {"config": config.to_dict(), "baseline_m": 0.54, "selfdepth_version": __version__}
-    torch.save({"hyper_parameters": hyper, "state_dict": state, "global_step": 0}, path)
-    return path
-
-
-def test_the_app_in_chromium(tmp_path):
+def test_the_app_in_chromium(tmp_path, make_checkpoint):
     street = np.zeros((120, 360, 3), np.uint8)
     street[60:] = np.linspace(40, 200, 360, dtype=np.uint8)[None, :, None]  # a textured lower half
     street[:60] = (120, 160, 220)
@@ -49,7 +34,7 @@ def test_the_app_in_chromium(tmp_path):
     bad.write_bytes(b"GIF89a" + bytes(range(256)) * 4)  # claims to be an image, is not one
 
     port = _free_port()
-    app = serve(_checkpoint(tmp_path / "model.ckpt"), port=port, backend="auto", block=False)  # exports to ONNX
+    app = serve(make_checkpoint(tmp_path / "model.ckpt", 64, 192), port=port, backend="auto", block=False)  # exports to ONNX
     try:
         assert app.server_name == "127.0.0.1"
         seen = drive(f"http://127.0.0.1:{port}/", image, bad, tmp_path / "shots", timeout_s=90)

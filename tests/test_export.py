@@ -1,0 +1,66 @@
+"""ONNX export in fp32 and int8: parity with PyTorch, every entry point loads the file, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from selfdepth.cli import main
+from selfdepth.export import KEEP_FP32, calibration_images, export_onnx
+from selfdepth.inference import ONNX_META_KEY, load
+from selfdepth.io import load_image
+from selfdepth.predict import predict_paths
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, make_checkpoint):
+    return make_checkpoint(tmp_path_factory.mktemp("export") / "model.ckpt", 64, 128, "stereo")
+
+
+def test_calibration_images_are_colour_and_spread_over_the_folder(tiny_root):
+    picks = calibration_images(tiny_root, count=5)
+    assert len(picks) == 5 and all(p.parent.name in ("left", "right") for p in picks)  # no depth maps or masks
+    assert len({p.parent.parent for p in picks}) == 3  # spread over the three scenes
+    with pytest.raises(FileNotFoundError, match="calibration folder not found"):
+        calibration_images(tiny_root / "nowhere")
+    with pytest.raises(ValueError, match="no .png/.jpg colour images"):
+        calibration_images(tiny_root / "scene_0000" / "masks")
+
+
+def test_int8_export_is_close_to_fp32_and_loads_everywhere(checkpoint, tiny_root, tmp_path):
+    fp32 = export_onnx(checkpoint, tmp_path / "fp32.onnx")
+    int8 = export_onnx(checkpoint, tmp_path / "int8.onnx", int8=True, calibration=tiny_root)
+    proto = onnx.load(str(int8))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}[ONNX_META_KEY])
+    graph = proto.graph
+    assert meta["precision"] == "int8" and meta["metric"]
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("QuantizeLinear") >= 20 and ops.count("DequantizeLinear") >= 20
+    # The first convolution and the disparity head stay fp32: their weights are plain float initialisers.
+    weights = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    kept = [n for n in graph.node if n.op_type == "Conv" and any(k in n.name for k in KEEP_FP32)]
+    assert kept and all(n.input[1] in weights for n in kept)
+    assert int8.stat().st_size < 0.4 * fp32.stat().st_size  # int8 weights: about a quarter of the bytes
+
+    # Parity on real rendered frames: depth within 5% (median relative error) of the fp32 file's.
+    frames = sorted((tiny_root / "scene_0001" / "left").glob("*.png"))
+    x = torch.stack([torch.from_numpy(load_image(f)).permute(2, 0, 1).float() / 255 for f in frames])
+    d32, d8 = load(fp32).depth(x), load(int8).depth(x)
+    assert torch.median((d8 - d32).abs() / d32) < 0.05
+
+    # Every entry point takes it like any .onnx: the Python API, predict, the point-cloud CLI.
+    written = predict_paths([frames[0]], int8, tmp_path / "out", progress=False)
+    (npy,) = [f for f in written if f.suffix == ".npy"]
+    assert np.load(npy).shape == (64, 128)
+    assert main(["pointcloud", str(frames[0]), "--checkpoint", str(int8), "--output", str(tmp_path / "p.ply"),
+                 "--intrinsics", str(tiny_root / "scene_0001" / "intrinsics.json")]) == 0
+
+
+def test_int8_without_calibration_says_what_to_pass(checkpoint, tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(checkpoint), "--onnx", str(tmp_path / "m.onnx"), "--int8"]) == 2
+    assert "--int8 needs --calibration DIR" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "selfdepth.pointcloud": 1,
     "selfdepth.geometry": 0,  # pure maths and file formats
     "selfdepth.io": 0,
+    "selfdepth.hardware": 0,
     "selfdepth._version": 0,
 }
 

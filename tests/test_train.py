@@ -89,8 +89,13 @@ def test_learning_rate_warms_up_linearly_then_drops_once(tiny_root, tmp_path):
     assert rates == pytest.approx(expected, rel=1e-9)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
-    fit(_config(tiny_root, tmp_path, "train.max_steps=2", "train.checkpoint_every=1"))
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, capsys):
+    # (Also: precision=auto says which precision it took on this machine's CPU.)
+    fit(_config(tiny_root, tmp_path, "train.max_steps=2", "train.checkpoint_every=1", "train.precision=auto"))
+    from selfdepth.hardware import has_native_bf16
+
+    took = "bf16-mixed" if has_native_bf16() else "32-true"
+    assert f"precision: {took} (this CPU has" in capsys.readouterr().out
     last = tmp_path / "checkpoints" / "last.ckpt"
     good = last.read_bytes()
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss .* at step 2; .*last good checkpoint is .*last\.ckpt"):

@@ -103,7 +103,9 @@ class TrainConfig:
     num_nodes: int = 1  # machines taking part in DDP
     strategy: str = "auto"  # auto | ddp | ddp_spawn ...
     sync_batchnorm: bool = True  # share batch-norm statistics across DDP processes
-    precision: str = "32-true"  # Lightning precision, e.g. bf16-mixed on GPUs
+    # 32-true | bf16-mixed | auto (bf16-mixed where the CPU/GPU has native bf16, else 32-true, with a notice).
+    # bf16-mixed on hardware without native bf16 also falls back to 32-true: emulated bf16 is slower.
+    precision: str = "32-true"
     # Fuse the photometric error (SSIM + pixel loss) with torch.compile: 0.84-0.88x the eager step time
     # on a 2-core CPU (benchmarks/train_step.py). Needs a C++ compiler; falls back to eager with a warning.
     # Off here (a new process compiles for ~19 s, ~1 s with inductor's cache warm), on in the presets.

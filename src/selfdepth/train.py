@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from selfdepth.config import Config, TrainConfig
 from selfdepth.data.folder import FolderDataset
+from selfdepth.hardware import resolve_precision
 from selfdepth.inference import read_checkpoint
 from selfdepth.module import NonFiniteLossError, SelfDepth, lr_factor
 
@@ -188,13 +189,18 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     devices: int | str = int(t.devices) if t.devices.isdigit() else t.devices
+    on_gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
+    precision, notice = resolve_precision(t.precision, "gpu" if on_gpu else "cpu",
+                                          cuda_bf16=on_gpu and torch.cuda.is_bf16_supported())
+    if notice and is_global_zero():
+        print(notice)
     trainer_args = dict(
         accelerator=t.accelerator,
         devices=devices,
         num_nodes=t.num_nodes,
         strategy=t.strategy,
         sync_batchnorm=t.sync_batchnorm and t.accelerator != "cpu" and torch.cuda.is_available(),  # GPU-only in torch
-        precision=t.precision,
+        precision=precision,
         max_steps=t.max_steps,
         max_epochs=-1,
         max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,

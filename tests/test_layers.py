@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "selfdepth.evaluate": 3,
     "selfdepth.evaluate_pose": 3,
     "selfdepth.predict": 3,
+    "selfdepth.live": 3,
     "selfdepth.app": 3,  # the web app: a job over inference, predict and point clouds
     "selfdepth.export": 3,
     "selfdepth.monodepth2": 3,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -54,11 +55,30 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    if args.live:
+        return _live(args)
+    if not args.inputs:
+        raise ValueError("give image files, folders or videos to predict (or --live SOURCE)")
+    if args.backend == "auto":
+        args.backend = "onnxruntime" if str(args.checkpoint).endswith(".onnx") else "torch"
     from selfdepth.predict import predict_paths
 
     written = predict_paths(args.inputs, args.checkpoint, args.out, args.batch_size, args.flip_tta, args.backend,
                             scale=args.scale)
     print(f"wrote {len(written)} depth maps or videos (and colour pictures) to {args.out}")
+
+
+def _live(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from selfdepth.export import load_fastest
+    from selfdepth.live import run_live
+
+    with tempfile.TemporaryDirectory() as work:
+        model, backend = load_fastest(args.checkpoint, args.backend, Path(work))
+        result = run_live(model, args.live, args.out, args.batch_size, args.stall_seconds, backend=backend,
+                          flip_tta=args.flip_tta)
+    print(f"wrote {result.frames} frames to {result.out}: {result.fps:.1f} frames/s end to end ({backend})")
 
 
 def _pointcloud(args: argparse.Namespace) -> None:
@@ -183,12 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("predict", help="depth for images, folders of images and videos")
-    p.add_argument("inputs", nargs="+", help="image files, folders or video files")
+    p.add_argument("inputs", nargs="*", help="image files, folders or video files")
     p.add_argument("--checkpoint", required=True, help="a .ckpt, or a .onnx from selfdepth export")
-    p.add_argument("--out", default="predictions", help="output folder")
+    p.add_argument("--out", default="predictions",
+                   help="output folder; with --live, an .mp4 file, or a folder for numbered PNGs")
+    p.add_argument("--live", metavar="SOURCE", help="stream depth for a video file, image folder, stream URL or "
+                   "webcam (webcam:0, /dev/video0): decode, network and encode run in a pipeline")
+    p.add_argument("--stall-seconds", type=float, default=10.0, help="with --live: stop when no frame comes this long")
     p.add_argument("--batch-size", type=int, default=4, help="images per network pass")
     p.add_argument("--flip-tta", action="store_true", help="average with the mirrored image's prediction")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                   help="auto: onnxruntime for .onnx; with --live also for a checkpoint (exported at start-up)")
     p.add_argument("--scale", type=float, help="multiply depth by this (a mono model's known scale)")
     p.set_defaults(func=_predict)
 

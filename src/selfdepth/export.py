@@ -30,7 +30,7 @@ from selfdepth.geometry import disp_to_depth
 from selfdepth.inference import ONNX_META_KEY, DepthModel
 from selfdepth.io import is_colour_image, load_image
 
-__all__ = ["export_onnx", "calibration_images"]
+__all__ = ["export_onnx", "calibration_images", "load_fastest"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Left in fp32 by the int8 export: the first convolution (it sees raw pixels) and the disparity head
@@ -103,6 +103,22 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, int8: 
     onnx.save(graph, str(tmp))  # under 2 GB, so the weights stay inside the one file
     tmp.replace(out)
     return out
+
+
+def load_fastest(path: str | Path, backend: str, work: Path) -> tuple[DepthModel, str]:
+    """A model and the backend that runs it; ``auto`` is onnxruntime, the fastest on a CPU here
+    (benchmarks/results/inference.json), exporting a checkpoint to ``work/model.onnx`` first."""
+    from selfdepth.inference import load
+
+    if backend not in ("auto", "torch", "onnxruntime"):
+        raise ValueError(f"backend must be auto, torch or onnxruntime, got {backend!r}")
+    path = Path(path)
+    if backend == "auto":
+        backend = "onnxruntime"
+        if path.suffix != ".onnx":
+            print(f"exporting {path} to ONNX for onnxruntime (--backend torch skips this)")
+            path = export_onnx(path, work / "model.onnx")
+    return load(path, backend), backend
 
 
 def _quantize(path: Path, images: list[Path], height: int, width: int, keep_fp32: tuple[str, ...] = KEEP_FP32,

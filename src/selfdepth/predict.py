@@ -13,11 +13,9 @@ import numpy as np
 
 from selfdepth.inference import DepthModel, colorize, load
 from selfdepth.io import IMAGE_SUFFIXES, load_image, save_depth_png, save_image, save_npy
+from selfdepth.live import VIDEO_SUFFIXES, run_live
 
 __all__ = ["predict_paths", "predict_video", "VIDEO_SUFFIXES"]
-
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
 def _collect(inputs: list[str | Path]) -> list[Path]:
@@ -87,40 +85,5 @@ def predict_paths(
 def predict_video(
     model: DepthModel, video: Path, out: Path, batch_size: int = 4, flip_tta: bool = False, progress: bool = True
 ) -> Path:
-    """Write ``out``: each frame of ``video`` beside its colour-mapped disparity (imageio + ffmpeg)."""
-    import imageio.v2 as imageio
-    from tqdm import tqdm
-
-    try:
-        reader = imageio.get_reader(video)
-        fps = float(reader.get_meta_data().get("fps", 10.0))
-    except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise many types for bad files
-        raise ValueError(f"{video}: cannot decode video: {err}") from None
-    writer = imageio.get_writer(out, fps=fps, macro_block_size=1)
-    frames, count = [], 0
-    vmax: float | None = None  # one colour scale for the whole video, from its first batch
-
-    def flush() -> None:
-        nonlocal vmax
-        preds = model.predict_batch(frames, flip_tta=flip_tta)
-        vmax = vmax or float(np.percentile(np.stack([p.disparity for p in preds]), 95))
-        for frame, pred in zip(frames, preds):
-            writer.append_data(np.concatenate([frame, colorize(pred.disparity, vmax)], axis=1))
-        frames.clear()
-
-    try:
-        for frame in tqdm(reader, unit="frame", desc=video.name, disable=not progress):
-            frames.append(np.asarray(frame)[..., :3])
-            count += 1
-            if len(frames) == batch_size:
-                flush()
-        if frames:
-            flush()
-    except (OSError, RuntimeError) as err:
-        raise ValueError(f"{video}: cannot decode video (after {count} frames): {err}") from None
-    finally:
-        writer.close()
-        reader.close()
-    if count == 0:
-        raise ValueError(f"{video}: no frames could be decoded")
-    return out
+    """Write ``out``: each frame of ``video`` beside its colour-mapped disparity (the ``live`` pipeline)."""
+    return run_live(model, video, out, batch_size, progress=progress, flip_tta=flip_tta).out

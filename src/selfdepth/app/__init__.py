@@ -41,24 +41,14 @@ def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 7860, bac
         backend: ``torch``, ``onnxruntime``, or ``auto``: onnxruntime (the fastest on a CPU here,
             benchmarks/results/inference.json), exporting a checkpoint to ONNX at start-up.
     """
-    from selfdepth.inference import load
+    from selfdepth.export import load_fastest
 
-    if backend not in ("auto", "torch", "onnxruntime"):
-        raise ValueError(f"backend must be auto, torch or onnxruntime, got {backend!r}")
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"model not found: {checkpoint}")
     work = WorkDir()
     atexit.register(work.close)  # the exported model, examples and every result go with the process
-    source = checkpoint
-    if backend == "auto":
-        backend = "onnxruntime"
-        if checkpoint.suffix != ".onnx":
-            from selfdepth.export import export_onnx
-
-            print(f"exporting {checkpoint} to ONNX for onnxruntime (--backend torch skips this)")
-            source = export_onnx(checkpoint, work.root / "model.onnx")
-    model = load(source, backend)
+    model, backend = load_fastest(checkpoint, backend, work.root)
     warning = host_warning(host)
     if warning:
         print(warning, file=sys.stderr)

@@ -1,0 +1,217 @@
+"""Depth for a stream of frames: ``selfdepth predict --live SOURCE``, and the video path of ``predict``.
+
+Decoding, the network and colour-mapping/encoding run in a pipeline of three
+threads joined by short queues, so the network never waits for ffmpeg:
+
+    decode (ffmpeg / image files) -> queue -> network (batches) -> queue -> colour map + encode
+
+A source is a video file, a folder of images, a stream URL that ffmpeg reads,
+or a webcam (``webcam:0`` or ``/dev/video0``). The output is an mp4 of each
+frame beside its depth, or, when ``out`` has no video suffix, a folder of PNGs.
+A source that cannot be opened, that ends or that stalls stops the run with a
+clear message; what was written so far is kept (the video file is closed).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from selfdepth.inference import DepthModel, colorize
+from selfdepth.io import IMAGE_SUFFIXES, load_image, save_image
+
+__all__ = ["LiveResult", "open_source", "run_live", "VIDEO_SUFFIXES"]
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+_END = object()  # the decoder's last message
+
+
+@dataclass
+class LiveResult:
+    """What a run wrote and how fast it went."""
+
+    out: Path
+    frames: int  # frames written
+    seconds: float  # wall time from the first decoded frame to the last written one
+    backend: str  # what ran the network
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def open_source(source: str | Path) -> tuple[Iterator[np.ndarray], float, int | None]:
+    """Frames of ``source`` as (H, W, 3) uint8, its frame rate, and its frame count when the container knows it."""
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path}: no images in this folder")
+        return (load_image(f) for f in files), 10.0, len(files)
+    import imageio.v2 as imageio
+
+    if text.startswith("webcam:") or text.startswith("/dev/video"):
+        index = text.split(":", 1)[1] if text.startswith("webcam:") else text[len("/dev/video"):]
+        uri = f"<video{index}>"
+    elif "://" in text:
+        uri = text  # a stream ffmpeg reads (rtsp, http ...)
+    else:
+        if not path.is_file():
+            raise FileNotFoundError(f"live source not found: {text}")
+        uri = text
+    try:
+        reader = imageio.get_reader(uri, format="ffmpeg") if uri.startswith("<video") else imageio.get_reader(uri)
+        meta = reader.get_meta_data()
+    except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise many types for bad sources
+        what = "cannot decode video" if path.is_file() else "cannot open live source"
+        raise ValueError(f"{text}: {what}: {err}") from None
+    fps = float(meta.get("fps") or 10.0)
+    frames = meta.get("nframes")
+    if not isinstance(frames, int) or frames <= 0:  # unknown (inf): estimate from the duration, or give none
+        duration = meta.get("duration")
+        frames = round(duration * fps) if isinstance(duration, (int, float)) and duration > 0 else None
+
+    def read() -> Iterator[np.ndarray]:
+        try:
+            for frame in reader:
+                yield np.asarray(frame)[..., :3]
+        finally:
+            reader.close()
+
+    return read(), fps, frames
+
+
+def _decode(frames: Iterable[np.ndarray], out: queue.Queue, stop: threading.Event) -> None:
+    """Thread: push decoded frames, then ``_END`` (or the exception that ended decoding)."""
+    try:
+        for frame in frames:
+            while not stop.is_set():
+                try:
+                    out.put(frame, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(_END)
+    except Exception as err:  # noqa: BLE001 - handed to the main thread, which reports it
+        out.put(err)
+
+
+class _Writer:
+    """Thread: colour-map each (frame, disparity) and write it, in arrival order."""
+
+    def __init__(self, out: Path, fps: float) -> None:
+        self.out, self.count, self.error = out, 0, None
+        self.queue: queue.Queue = queue.Queue(maxsize=8)
+        self.vmax: float | None = None
+        self.video = out.suffix.lower() in VIDEO_SUFFIXES
+        if self.video:
+            import imageio.v2 as imageio
+
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = imageio.get_writer(out, fps=fps, macro_block_size=1)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not _END:
+                frame, disparity = item
+                # The colour scale follows the scene slowly, so the picture does not flicker.
+                p95 = float(np.percentile(disparity, 95)) or 1.0
+                self.vmax = p95 if self.vmax is None else 0.9 * self.vmax + 0.1 * p95
+                picture = np.concatenate([frame, colorize(disparity, self.vmax)], axis=1)
+                if self.video:
+                    self.writer.append_data(picture)
+                else:
+                    save_image(self.out / f"{self.count:06d}.png", picture, compress_level=1)
+                self.count += 1
+        except Exception as err:  # noqa: BLE001 - reported by close()
+            self.error = err
+            while self.queue.get() is not _END:  # drain, so the producer never blocks
+                pass
+
+    def close(self) -> None:
+        self.queue.put(_END)
+        self.thread.join()
+        if self.video:
+            self.writer.close()
+        if self.error is not None:
+            raise ValueError(f"{self.out}: cannot write output after {self.count} frames: {self.error}")
+
+
+def run_live(model: DepthModel, source: str | Path | Iterable[np.ndarray], out: str | Path, batch_size: int = 1,
+             stall_s: float = 10.0, progress: bool = True, name: str | None = None, fps: float | None = None,
+             total: int | None = None, backend: str = "torch", flip_tta: bool = False) -> LiveResult:
+    """Run ``model`` over every frame of ``source`` and write each frame beside its depth to ``out``.
+
+    Args:
+        source: see ``open_source``; or any iterable of (H, W, 3) uint8 frames.
+        out: an ``.mp4`` (or other video suffix) file, or a folder for numbered PNGs.
+        batch_size: frames per network pass (1 for the lowest latency); a pass takes
+            whatever frames are already decoded, up to this many, and never waits for more.
+        stall_s: give up when no frame arrives for this long.
+        name: what the progress bar calls the source.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    if isinstance(source, (str, Path)):
+        name = name or Path(str(source)).name or str(source)
+        frames, fps_found, total_found = open_source(source)
+        fps, total = fps or fps_found, total if total is not None else total_found
+    else:
+        frames = iter(source)
+    decoded: queue.Queue = queue.Queue(maxsize=16)
+    stop = threading.Event()
+    threading.Thread(target=_decode, args=(frames, decoded, stop), daemon=True).start()
+    writer = _Writer(out, fps or 10.0)
+    bar = tqdm(total=total, unit="frame", desc=name or "live", disable=not progress)
+    start, failure, ended = None, None, False
+    try:
+        while not ended:
+            try:
+                first = decoded.get(timeout=stall_s)
+            except queue.Empty:
+                failure = f"no frame for {stall_s:g} s: the source stalled"
+                break
+            batch = [first]
+            while len(batch) < batch_size and not decoded.empty():
+                batch.append(decoded.get_nowait())
+            if isinstance(batch[-1], Exception) or batch[-1] is _END:
+                last = batch.pop()
+                ended = True
+                if last is not _END:
+                    failure = f"decoding stopped: {last}"
+            if not batch:
+                break
+            if start is None:
+                start = time.perf_counter()
+            if any(f.shape != batch[0].shape for f in batch):  # a folder of mixed sizes: one at a time
+                predictions = [model.predict(f, flip_tta=flip_tta) for f in batch]
+            else:
+                predictions = model.predict_batch(batch, flip_tta=flip_tta)
+            for frame, prediction in zip(batch, predictions):
+                writer.queue.put((frame, prediction.disparity))
+            bar.update(len(batch))
+            bar.set_postfix(fps=f"{bar.n / (time.perf_counter() - start):.1f}", refresh=False)
+    finally:
+        stop.set()
+        bar.close()
+        writer.close()  # every frame handed over is written, and the video file is finalised
+    seconds = time.perf_counter() - start if start is not None else 0.0
+    if failure is not None:
+        raise ValueError(f"{name or 'live source'}: {failure}; kept the {writer.count} frames written to {out}")
+    if writer.count == 0:
+        raise ValueError(f"{name or 'live source'}: no frames could be decoded")
+    return LiveResult(out, writer.count, seconds, backend)

@@ -1,0 +1,111 @@
+"""The live pipeline: every frame written in order, sources that fail or stall, the CLI."""
+
+from __future__ import annotations
+
+import time
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from selfdepth.cli import main
+from selfdepth.inference import load
+from selfdepth.io import load_image
+from selfdepth.live import open_source, run_live
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory, make_checkpoint):
+    return make_checkpoint(tmp_path_factory.mktemp("live") / "model.ckpt", 64, 128, "stereo")
+
+
+@pytest.fixture(scope="module")
+def model(model_path):
+    model = load(model_path)
+    model.predict(np.zeros((64, 128, 3), np.uint8))  # builds the TorchScript copy: seconds, which would hide a stall
+    return model
+
+
+@pytest.fixture(scope="module")
+def rendered(tiny_root):
+    """The 12 rendered frames of the tiny data set (3 scenes x 4), each stamped with its index (top-left block)."""
+    frames = [load_image(p) for p in sorted(tiny_root.glob("scene_*/left/*.png"))]
+    for i, frame in enumerate(frames):
+        frame[:16, :32] = i * 20
+    return frames
+
+
+def _video(path, frames, fps=10):
+    with imageio.get_writer(path, fps=fps, macro_block_size=1, quality=9) as writer:
+        for frame in frames:
+            writer.append_data(frame)
+    return path
+
+
+def _index(picture):
+    """The index stamped on the frame an output picture shows (its top-left block, after lossy video coding)."""
+    return int(round(picture[4:12, 4:28].mean() / 20))
+
+
+def test_every_frame_is_written_in_order(model, rendered, tmp_path):
+    video = _video(tmp_path / "drive.mp4", rendered)
+    frames, fps, total = open_source(video)
+    assert fps == pytest.approx(10) and total == 12  # the progress bar's total comes from the container
+    result = run_live(model, video, tmp_path / "frames", batch_size=3, progress=False)
+    written = sorted((tmp_path / "frames").glob("*.png"))
+    assert result.frames == len(written) == 12 and result.fps > 0
+    assert [_index(load_image(p)) for p in written] == list(range(12))
+    picture = load_image(written[0])
+    assert picture.shape == (64, 256, 3)  # the frame beside its depth
+
+    mp4 = run_live(model, video, tmp_path / "depth.mp4", progress=False).out
+    with imageio.get_reader(mp4) as reader:
+        decoded = [np.asarray(f) for f in reader]
+    assert len(decoded) == 12 and [_index(f) for f in decoded] == list(range(12))
+
+
+def test_a_stalled_source_stops_with_a_message_and_keeps_what_was_written(model, rendered, tmp_path):
+    def stalling():
+        yield from rendered[:3]
+        time.sleep(4)  # a camera that stops sending
+        yield rendered[3]
+
+    with pytest.raises(ValueError, match=r"no frame for 0.5 s: the source stalled; kept the 3 frames"):
+        run_live(model, stalling(), tmp_path / "out.mp4", stall_s=0.5, progress=False, name="cam")
+    with imageio.get_reader(tmp_path / "out.mp4") as reader:  # the video was closed properly
+        assert len([f for f in reader]) == 3
+
+
+def test_a_source_that_breaks_keeps_the_frames_before(model, rendered, tmp_path):
+    def breaking():
+        yield from rendered[:2]
+        raise RuntimeError("ffmpeg: connection reset")
+
+    with pytest.raises(ValueError, match=r"decoding stopped: ffmpeg: connection reset; kept the 2 frames"):
+        run_live(model, breaking(), tmp_path / "frames", progress=False)
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 2
+
+
+def test_sources_that_cannot_be_opened(tmp_path):
+    with pytest.raises(FileNotFoundError, match="live source not found"):
+        open_source(tmp_path / "missing.mp4")
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 3000)
+    with pytest.raises(ValueError, match="junk.mp4: cannot decode video"):
+        open_source(tmp_path / "junk.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images in this folder"):
+        open_source(tmp_path / "empty")
+    with pytest.raises(ValueError, match="webcam:9: cannot open live source"):
+        open_source("webcam:9")
+
+
+def test_live_from_the_command_line(model_path, rendered, tmp_path, capsys):
+    video = _video(tmp_path / "drive.mp4", rendered[:5])
+    assert main(["predict", "--live", str(video), "--checkpoint", str(model_path), "--out", str(tmp_path / "o.mp4"),
+                 "--backend", "torch"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 5 frames" in printed and "frames/s end to end (torch)" in printed
+    with imageio.get_reader(tmp_path / "o.mp4") as reader:
+        assert len([f for f in reader]) == 5
+    assert main(["predict", "--checkpoint", str(model_path)]) == 2
+    assert "give image files, folders or videos" in capsys.readouterr().err

@@ -1,9 +1,12 @@
 """Inference time at batch 1, 640x192, 2 CPU threads: selfdepth against Monodepth2 in the same run.
 
 Reports selfdepth's network as ``DepthModel`` runs it (frozen TorchScript with conv-bn folding,
-finest scale only), plain eager PyTorch, and the ONNX export under onnxruntime, beside
-Monodepth2's encoder + decoder in eager mode.
-Writes benchmarks/results/inference.json. Target: ours <= 0.9x the reference.
+finest scale only), plain eager PyTorch, the ONNX export under onnxruntime in fp32 and int8
+(static QDQ, calibrated on rendered streets, as ``selfdepth export --int8`` does), beside
+Monodepth2's encoder + decoder in eager mode. Also records the machine (CPU flags, matmul peak)
+and the network's GFLOPs, so each time reads against the CPU's limit.
+Writes benchmarks/results/inference.json. Targets: TorchScript <= 0.9x the reference;
+int8 <= 0.4x the reference and <= 0.6x our fp32 onnxruntime.
 
     python benchmarks/inference.py [--repeats 100]
 """
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ import torch
 from selfdepth.models import DepthNet
 from selfdepth.inference import optimise_for_inference
 
+from _machine import machine, network_gflops
 from _monodepth2 import import_monodepth2
 
 H, W = 192, 640
@@ -44,11 +47,14 @@ def median_times(fns: dict[str, Callable], x: torch.Tensor, repeats: int, rounds
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def onnxruntime_session(net: DepthNet, x: torch.Tensor) -> Callable:
-    """The same network exported to ONNX and run by onnxruntime with 2 threads (spinning off, as selfdepth does)."""
+def onnxruntime_session(net: DepthNet, x: torch.Tensor, int8: bool = False) -> Callable:
+    """onnxruntime on the finest-scale ONNX graph of ``net`` (int8: quantised like ``selfdepth export --int8``)."""
     import tempfile
 
     import onnxruntime as ort
+
+    from selfdepth.data.synthetic import synthesize
+    from selfdepth.export import calibration_images, quantize_int8
 
     class Finest(torch.nn.Module):
         def __init__(self) -> None:
@@ -59,12 +65,15 @@ def onnxruntime_session(net: DepthNet, x: torch.Tensor) -> Callable:
             return self.net(t)[0]
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = f"{tmp}/m.onnx"
-        torch.onnx.export(Finest().eval(), (x,), path, dynamo=False, opset_version=17, input_names=["image"])
+        path = Path(tmp) / "m.onnx"
+        torch.onnx.export(Finest().eval(), (x,), str(path), dynamo=False, opset_version=17, input_names=["image"])
+        if int8:
+            synthesize(Path(tmp) / "calib", scenes=2, frames_per_scene=8, width=W, height=H, seed=3, sheet=False)
+            quantize_int8(path, calibration_images(Path(tmp) / "calib"), H, W)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     feed = x.numpy()
     return lambda t: session.run(None, {"image": feed})
 
@@ -76,11 +85,15 @@ def main() -> None:
     torch.set_num_threads(2)
     x = torch.rand(1, 3, H, W)
     net = DepthNet().eval()
-    result = {"setting": f"batch 1, {W}x{H}, 2 threads, CPU", "machine": platform.processor() or platform.machine()}
+    result = {"setting": f"batch 1, {W}x{H}, 2 threads, CPU", "machine": machine(),
+              "gflops": round(network_gflops(net, x), 2)}
+    # The physical limit: the network's arithmetic at the machine's fp32 matmul peak.
+    result["fp32_lower_bound_s"] = result["gflops"] / result["machine"]["fp32_matmul_gflops"]
     fns = {
         "selfdepth_eager_s": lambda t: net(t)[0],
         "selfdepth_s": optimise_for_inference(net, H, W),
         "selfdepth_onnxruntime_s": onnxruntime_session(net, x),
+        "selfdepth_onnxruntime_int8_s": onnxruntime_session(net, x, int8=True),
     }
     md2 = import_monodepth2()
     if md2 is None:
@@ -95,7 +108,12 @@ def main() -> None:
         result["ratio"] = result["selfdepth_s"] / result["monodepth2_s"]
         result["ratio_onnxruntime"] = result["selfdepth_onnxruntime_s"] / result["monodepth2_s"]
         result["ratio_eager"] = result["selfdepth_eager_s"] / result["monodepth2_s"]
+        result["ratio_int8"] = result["selfdepth_onnxruntime_int8_s"] / result["monodepth2_s"]
         result["target_ratio"] = 0.9
+        result["target_ratio_int8"] = 0.4
+    result["int8_over_fp32_onnxruntime"] = result["selfdepth_onnxruntime_int8_s"] / result["selfdepth_onnxruntime_s"]
+    result["target_int8_over_fp32"] = 0.6
+    result["fraction_of_fp32_peak"] = result["fp32_lower_bound_s"] / result["selfdepth_onnxruntime_s"]
     out = Path(__file__).parent / "results" / "inference.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -30,7 +30,7 @@ from selfdepth.geometry import disp_to_depth
 from selfdepth.inference import ONNX_META_KEY, DepthModel
 from selfdepth.io import is_colour_image, load_image
 
-__all__ = ["export_onnx", "calibration_images", "load_fastest"]
+__all__ = ["export_onnx", "calibration_images", "load_fastest", "quantize_int8"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Left in fp32 by the int8 export: the first convolution (it sees raw pixels) and the disparity head
@@ -94,7 +94,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, int8: 
             dynamic_axes={"image": {0: "batch"}, "sigmoid": {0: "batch"}, "depth": {0: "batch"}},
         )
     if int8:
-        _quantize(tmp, images, model.height, model.width)
+        quantize_int8(tmp, images, model.height, model.width)
     graph = onnx.load(str(tmp))
     meta = {"config": model.config.to_dict(), "baseline_m": model.baseline_m, "metric": model.metric,
             "precision": "int8" if int8 else "fp32"}
@@ -121,7 +121,7 @@ def load_fastest(path: str | Path, backend: str, work: Path) -> tuple[DepthModel
     return load(path, backend), backend
 
 
-def _quantize(path: Path, images: list[Path], height: int, width: int, keep_fp32: tuple[str, ...] = KEEP_FP32,
+def quantize_int8(path: Path, images: list[Path], height: int, width: int, keep_fp32: tuple[str, ...] = KEEP_FP32,
               op_types: tuple[str, ...] = ("Conv",), method: str = "MinMax") -> None:
     """Replace the fp32 graph at ``path`` by its static int8 quantisation, calibrated on ``images``.
 

@@ -64,6 +64,15 @@ def test_every_frame_is_written_in_order(model, rendered, tmp_path):
     assert len(decoded) == 12 and [_index(f) for f in decoded] == list(range(12))
 
 
+def test_odd_sized_frames_make_a_video(model, tmp_path):
+    # KITTI's frames are 1242x375; H.264 needs even sizes, so the writer pads one row.
+    frames = [np.full((75, 121, 3), 40 * i, np.uint8) for i in range(3)]
+    run_live(model, frames, tmp_path / "odd.mp4", progress=False)
+    with imageio.get_reader(tmp_path / "odd.mp4") as reader:
+        decoded = [np.asarray(f) for f in reader]
+    assert len(decoded) == 3 and decoded[0].shape == (76, 242, 3)
+
+
 def test_a_stalled_source_stops_with_a_message_and_keeps_what_was_written(model, rendered, tmp_path):
     def stalling():
         yield from rendered[:3]

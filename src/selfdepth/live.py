@@ -26,7 +26,7 @@ import numpy as np
 from selfdepth.inference import DepthModel, colorize
 from selfdepth.io import IMAGE_SUFFIXES, load_image, save_image
 
-__all__ = ["LiveResult", "open_source", "run_live", "VIDEO_SUFFIXES"]
+__all__ = ["LiveResult", "open_source", "run_live", "even_size", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 _END = object()  # the decoder's last message
@@ -105,6 +105,15 @@ def _decode(frames: Iterable[np.ndarray], out: queue.Queue, stop: threading.Even
         out.put(err)
 
 
+def even_size(picture: np.ndarray) -> np.ndarray:
+    """Pad an (H, W, 3) picture by one edge row/column where H or W is odd: H.264 in yuv420p needs even sizes
+    (KITTI's 1242x375 frames are not)."""
+    h, w = picture.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return picture
+    return np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
 class _Writer:
     """Thread: colour-map each (frame, disparity) and write it, in arrival order."""
 
@@ -132,7 +141,7 @@ class _Writer:
                 self.vmax = p95 if self.vmax is None else 0.9 * self.vmax + 0.1 * p95
                 picture = np.concatenate([frame, colorize(disparity, self.vmax)], axis=1)
                 if self.video:
-                    self.writer.append_data(picture)
+                    self.writer.append_data(even_size(picture))
                 else:
                     save_image(self.out / f"{self.count:06d}.png", picture, compress_level=1)
                 self.count += 1

@@ -1,0 +1,129 @@
+"""End-to-end live depth: frames per second over a 300-frame 1242x375 video at the network size 640x192.
+
+    python benchmarks/live.py [--frames 300]
+
+The video is a rendered street (the synthetic renderer, left camera), encoded to
+mp4 once and kept under runs/bench_live/. Each backend runs ``selfdepth.live.run_live``
+(decode thread -> network -> colour map + encode thread) from the mp4 to a side-by-side
+mp4, batch 1; beside it, the same work done one step after another in one thread
+(what ``predict`` did before the pipeline) and the network alone on decoded frames.
+The weights are untrained: they do not change the arithmetic. Writes
+benchmarks/results/live.json. Target: >= 15 frames/s end to end (25 where the CPU has
+bf16 or VNNI). Run it alone: a timing benchmark must not share the 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+
+from selfdepth._version import __version__
+from selfdepth.config import Config
+from selfdepth.data.synthetic.render import render_frame
+from selfdepth.data.synthetic.scene import Camera, Outliers, kitti_like_intrinsics, make_scene
+from selfdepth.export import export_onnx
+from selfdepth.inference import DepthModel, colorize, load
+from selfdepth.io import save_image, save_json
+from selfdepth.live import even_size, run_live
+from selfdepth.models.depth import DepthNet
+
+from _machine import machine, network_gflops
+
+ROOT = Path(__file__).resolve().parents[1]
+H, W = 192, 640
+
+
+def rendered_video(path: Path, frames: int, width: int = 1242, height: int = 375) -> Path:
+    """A street drive with moving cars, rendered once and encoded as mp4 at 10 frames/s (H.264 pads 375 to 376 rows)."""
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    camera = Camera(kitti_like_intrinsics(width, height), width, height)
+    scene = make_scene(seed=5, frames=frames, outliers=Outliers(moving_cars=3))
+    tmp = path.with_suffix(".tmp.mp4")
+    with imageio.get_writer(tmp, fps=10, macro_block_size=1, quality=8) as writer:
+        for i in range(frames):
+            writer.append_data(even_size((render_frame(scene, i, camera)[0] * 255).round().astype(np.uint8)))
+    tmp.replace(path)
+    return path
+
+
+def checkpoint(path: Path) -> Path:
+    config = Config()
+    config.data.height, config.data.width, config.train.mode = H, W, "stereo"
+    state = {f"depth.{k}": v for k, v in DepthNet(None, 4).state_dict().items()}
+    hyper = {"config": config.to_dict(), "baseline_m": 0.54, "selfdepth_version": __version__}
+    torch.save({"hyper_parameters": hyper, "state_dict": state, "global_step": 0}, path)
+    return path
+
+
+def sequential_fps(model: DepthModel, video: Path, out: Path) -> float:
+    """Decode, network, colour map and encode one after another in one thread."""
+    start = time.perf_counter()
+    count = 0
+    with imageio.get_reader(video) as reader, imageio.get_writer(out, fps=10, macro_block_size=1) as writer:
+        for frame in reader:
+            disparity = model.predict(np.asarray(frame)[..., :3]).disparity
+            writer.append_data(even_size(np.concatenate([frame, colorize(disparity)], axis=1)))
+            count += 1
+    return count / (time.perf_counter() - start)
+
+
+def network_fps(model: DepthModel, video: Path, frames: int = 50) -> float:
+    """The network alone (with its resize in and out) on already decoded frames."""
+    with imageio.get_reader(video) as reader:
+        decoded = [np.asarray(f)[..., :3] for _, f in zip(range(frames), reader)]
+    model.predict(decoded[0])
+    start = time.perf_counter()
+    for frame in decoded:
+        model.predict(frame)
+    return len(decoded) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=300)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    video = rendered_video(ROOT / "runs" / "bench_live" / f"drive_{args.frames}_1242x375.mp4", args.frames)
+    result: dict = {"video": f"{args.frames} frames, 1242x375, rendered street, mp4", "network_size": f"{W}x{H}",
+                    "batch": 1, "machine": machine(), "gflops": round(network_gflops(DepthNet().eval(),
+                                                                                     torch.rand(1, 3, H, W)), 2)}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ckpt = checkpoint(tmp / "m.ckpt")
+        calibration = tmp / "calibration"
+        with imageio.get_reader(video) as reader:
+            for i, frame in enumerate(reader):
+                if i % 10 == 0:
+                    save_image(calibration / f"{i:04d}.png", np.asarray(frame)[..., :3])
+        models = {
+            "torchscript": load(ckpt),
+            "onnxruntime_fp32": load(export_onnx(ckpt, tmp / "fp32.onnx")),
+            "onnxruntime_int8": load(export_onnx(ckpt, tmp / "int8.onnx", int8=True, calibration=calibration)),
+        }
+        for name, model in models.items():
+            model.predict(np.zeros((375, 1242, 3), np.uint8))  # warm-up (TorchScript builds on first use)
+            live = run_live(model, video, tmp / f"{name}.mp4", batch_size=1, progress=False)
+            result[name] = {
+                "pipeline_fps": round(live.fps, 2),
+                "sequential_fps": round(sequential_fps(model, video, tmp / f"{name}_seq.mp4"), 2),
+                "network_only_fps": round(network_fps(model, video), 2),
+                "frames_written": live.frames,
+            }
+            print(name, result[name], flush=True)
+    best = max(v["pipeline_fps"] for k, v in result.items() if isinstance(v, dict) and "pipeline_fps" in v)
+    result["best_pipeline_fps"] = best
+    result["target_fps"] = 15
+    save_json(ROOT / "benchmarks" / "results" / "live.json", result)
+    print(f"best end-to-end: {best:.1f} frames/s (target 15)")
+
+
+if __name__ == "__main__":
+    main()

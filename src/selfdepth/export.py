@@ -66,12 +66,13 @@ def calibration_images(folder: str | Path, count: int = 32) -> list[Path]:
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, int8: bool = False,
-                calibration: str | Path | None = None) -> Path:
+                calibration: str | Path | None = None, keep_fp32: tuple[str, ...] = KEEP_FP32) -> Path:
     """Write ``out`` (.onnx) from a training checkpoint; the batch size stays dynamic.
 
     Args:
         int8: quantise to int8 (needs ``calibration``).
         calibration: a folder of training images (e.g. a KITTI drive's ``image_02/data``).
+        keep_fp32: with ``int8``, node-name fragments of the convolutions left in fp32.
     """
     import onnx
 
@@ -94,7 +95,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, int8: 
             dynamic_axes={"image": {0: "batch"}, "sigmoid": {0: "batch"}, "depth": {0: "batch"}},
         )
     if int8:
-        quantize_int8(tmp, images, model.height, model.width)
+        quantize_int8(tmp, images, model.height, model.width, keep_fp32)
     graph = onnx.load(str(tmp))
     meta = {"config": model.config.to_dict(), "baseline_m": model.baseline_m, "metric": model.metric,
             "precision": "int8" if int8 else "fp32"}

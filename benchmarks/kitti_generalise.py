@@ -47,6 +47,35 @@ def cpu_info() -> dict:
             "threads": torch.get_num_threads()}
 
 
+def picture_grid(model: DepthModel, data: KittiDataset, path: Path, frames: int = 5) -> Path:
+    """Rows of input | predicted depth | lidar, the depth maps in one colour scale per row (near bright)."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from selfdepth.inference import colorize
+    from selfdepth.io import save_image
+
+    rows = []
+    for i in np.linspace(0, len(data) - 1, min(frames, len(data))).round().astype(int):
+        sample = data[int(i)]
+        gt = sample["depth_gt"][0].numpy()  # (H0, W0) lidar at the image's own resolution, 0 = no return
+        h0, w0 = gt.shape
+        image = F.interpolate(sample["image"][None], (h0, w0), mode="bilinear", align_corners=False)[0]
+        image = (image.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+        prediction = model.predict(image)
+        vmax = 1.0 / max(float(np.percentile(gt[gt > 0], 5)), 1e-3)  # inverse depth of the nearest 5% of lidar
+        lidar = np.where(gt > 0, 1.0 / np.maximum(gt, 1e-3), 0.0)
+        lidar = np.maximum.reduce([np.roll(np.roll(lidar, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+        lidar_picture = colorize(lidar, vmax)
+        lidar_picture[lidar == 0] = 40  # no return: dark grey
+        # Both depth maps in the lidar's metres: a mono model's depth is median-scaled to the lidar first.
+        depth = prediction.depth
+        if not model.metric:
+            depth = depth * float(np.median(gt[gt > 0]) / np.median(depth[gt > 0]))
+        rows.append(np.concatenate([image, colorize(1.0 / depth, vmax), lidar_picture], axis=1))
+    return save_image(path, np.concatenate(rows, axis=0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", default="stereo", choices=("stereo", "mono", "mono+stereo"))
@@ -79,6 +108,10 @@ def main() -> None:
         if "model_median_scaled" in result:
             rows["model (median-scaled)"] = result["model_median_scaled"]
         print(f"\n{label} ({result['images']} frames with lidar)\n" + format_table(rows))
+        if label == "drive_0002":
+            grid = picture_grid(model, KittiDataset(root, split, h, w, ground_truth=True),
+                                ROOT / "benchmarks" / "results" / f"{name}.png")
+            print(f"wrote {grid}: input | depth | lidar")
     record = {
         "mode": args.mode, "config": config.to_dict(), "overrides": args.set, "cpu": cpu_info(),
         "steps": read_checkpoint(checkpoint)["global_step"], "train_minutes_this_invocation": minutes,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ import torch.nn.functional as F
 
 from selfdepth.config import load_config
 from selfdepth.train import SelfDepth
+
+from _machine import machine
 
 from _monodepth2 import import_monodepth2
 
@@ -132,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     batch = make_batch()
     result = {"setting": f"batch {B}, {W}x{H}, mono+stereo (frames 0,-1,+1,s), 4 scales", "threads": torch.get_num_threads(),
-              "machine": platform.processor() or platform.machine(), "device": "cpu"}
+              "machine": machine(), "device": "cpu"}
     ours_times = ours(batch, args.repeats)
     result["selfdepth_median_s"] = statistics.median(ours_times)
     result["selfdepth_eager_median_s"] = statistics.median(ours(batch, args.repeats, compiled=False))

@@ -15,8 +15,6 @@ Run it alone: a timing benchmark must not share the 2 cores with another job.
 from __future__ import annotations
 
 import argparse
-import platform
-import re
 import shutil
 import socket
 import statistics
@@ -26,37 +24,18 @@ from pathlib import Path
 
 import torch
 
+from _checkpoints import untrained_checkpoint
+from _machine import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 KITTI_FRAME = ROOT / ".." / "shared" / "data" / "kitti_raw_mini" / "2011_09_26" / "2011_09_26_drive_0002_sync" / \
     "image_02" / "data" / "0000000003.png"
-
-
-def cpu_info() -> dict:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = re.search(r"model name\s*:\s*(.*)", text)
-    flags = sorted(set(re.findall(r"\b(avx512_bf16|avx512_vnni|avx512f|avx2|amx_\w+)\b", text)))
-    return {"model": model.group(1) if model else platform.processor(), "flags": flags,
-            "threads": torch.get_num_threads(), "cores": len(re.findall(r"^processor", text, re.M))}
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def untrained_checkpoint(path: Path, height: int, width: int) -> Path:
-    """A stereo checkpoint in the trainer's format with random weights (same arithmetic as a trained one)."""
-    from selfdepth._version import __version__
-    from selfdepth.config import Config
-    from selfdepth.models.depth import DepthNet
-
-    config = Config()
-    config.data.height, config.data.width, config.train.mode = height, width, "stereo"
-    state = {f"depth.{k}": v for k, v in DepthNet(None, 4).state_dict().items()}
-    hyper = {"config": config.to_dict(), "baseline_m": 0.54, "selfdepth_version": __version__}
-    torch.save({"hyper_parameters": hyper, "state_dict": state, "global_step": 0}, path)
-    return path
 
 
 def walk(checkpoint: Path, image: Path, shots: Path):  # -> selfdepth.app.browser.BrowserRun
@@ -110,7 +89,7 @@ def main() -> None:
         "backend": "onnxruntime (auto: exported at start-up)", "timing_weights": "trained" if timing == trained else
         "untrained (same arithmetic)", "upload_to_depth_s": seconds, "median_s": statistics.median(seconds),
         "screenshots_from": str(trained.relative_to(ROOT) if trained.is_relative_to(ROOT) else trained),
-        "canvas_drawn": shown.canvas_drawn, "cpu": cpu_info(), "python": sys.version.split()[0],
+        "canvas_drawn": shown.canvas_drawn, "machine": machine(), "python": sys.version.split()[0],
         "torch": torch.__version__,
     }
     save_json(args.out, result)

@@ -23,8 +23,6 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
-from selfdepth._version import __version__
-from selfdepth.config import Config
 from selfdepth.data.synthetic.render import render_frame
 from selfdepth.data.synthetic.scene import Camera, Outliers, kitti_like_intrinsics, make_scene
 from selfdepth.export import export_onnx
@@ -33,6 +31,7 @@ from selfdepth.io import save_image, save_json
 from selfdepth.live import even_size, run_live
 from selfdepth.models.depth import DepthNet
 
+from _checkpoints import untrained_checkpoint
 from _machine import machine, network_gflops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +50,6 @@ def rendered_video(path: Path, frames: int, width: int = 1242, height: int = 375
         for i in range(frames):
             writer.append_data(even_size((render_frame(scene, i, camera)[0] * 255).round().astype(np.uint8)))
     tmp.replace(path)
-    return path
-
-
-def checkpoint(path: Path) -> Path:
-    config = Config()
-    config.data.height, config.data.width, config.train.mode = H, W, "stereo"
-    state = {f"depth.{k}": v for k, v in DepthNet(None, 4).state_dict().items()}
-    hyper = {"config": config.to_dict(), "baseline_m": 0.54, "selfdepth_version": __version__}
-    torch.save({"hyper_parameters": hyper, "state_dict": state, "global_step": 0}, path)
     return path
 
 
@@ -97,7 +87,7 @@ def main() -> None:
                                                                                      torch.rand(1, 3, H, W)), 2)}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ckpt = checkpoint(tmp / "m.ckpt")
+        ckpt = untrained_checkpoint(tmp / "m.ckpt", H, W)
         calibration = tmp / "calibration"
         with imageio.get_reader(video) as reader:
             for i, frame in enumerate(reader):

@@ -134,7 +134,8 @@ def build(model: DepthModel, source: str = "model", backend: str = "torch", limi
             bar = gr.Image(label="Colour map", show_label=False, height=70, elem_id="colour-bar", buttons=["download"])
             notes = gr.Markdown(elem_id="notes")
             downloads = gr.File(label="Downloads: 16-bit PNG (mm), .npy, coloured PLY", file_count="multiple")
-            gr.Markdown("**Measure**: click a point of the depth map, then another.")
+            gr.Markdown("**Measure**: click a point of the depth map, then another. Distances use the camera of "
+                        "the 3-D tab (a 60° horizontal field of view until you make a 3-D view with your own).")
             depth_view = gr.Image(label="Depth (click to measure)", interactive=False, elem_id="depth-view",
                                   buttons=["download", "fullscreen"])
             readout = gr.Textbox(label="Measurement", lines=2, elem_id="readout")

@@ -76,7 +76,7 @@ def main() -> None:
     else:  # a rendered street at KITTI's image size
         upload = example_images(work / "street", 1242, 375, shared=work / "none")[0]
 
-    runs = [walk(timing, upload, work / f"shots{i}") for i in range(args.repeats)]
+    runs = [walk(timing, upload, work / f"shots{i}") for i in range(args.repeats)]  # --repeats 0: screenshots only
     seconds = [r.upload_to_depth_s for r in runs]
     shown = walk(trained, example_images(work / "example")[0], work / "shots")
     images = Path(args.images)
@@ -87,13 +87,14 @@ def main() -> None:
         "what": "seconds from clicking Depth to the depth image in Chromium (upload already on the server)",
         "network_size": "640x192", "upload": f"{upload.name} ({'KITTI 1242x375' if upload == KITTI_FRAME else 'rendered'})",
         "backend": "onnxruntime (auto: exported at start-up)", "timing_weights": "trained" if timing == trained else
-        "untrained (same arithmetic)", "upload_to_depth_s": seconds, "median_s": statistics.median(seconds),
+        "untrained (same arithmetic)", "upload_to_depth_s": seconds, "median_s": statistics.median(seconds) if seconds else None,
         "screenshots_from": str(trained.relative_to(ROOT) if trained.is_relative_to(ROOT) else trained),
         "canvas_drawn": shown.canvas_drawn, "machine": machine(), "python": sys.version.split()[0],
         "torch": torch.__version__,
     }
-    save_json(args.out, result)
-    print(f"upload -> depth: median {result['median_s']:.2f} s over {seconds}; screenshots in {images}")
+    if seconds:
+        save_json(args.out, result)
+    print(f"upload -> depth: {seconds} s (median {result['median_s']}); screenshots in {images}")
     shutil.rmtree(work, ignore_errors=True)
 
 

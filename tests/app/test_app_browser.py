@@ -65,7 +65,7 @@ def test_the_app_in_chromium(tmp_path, make_checkpoint):
     assert "/tmp/gradio" not in seen.bad_upload_message
     assert seen.upload_to_depth_s > 0
     assert "Depth at" in seen.measurement and "Distance from" in seen.measurement and " m" in seen.measurement
-    assert seen.canvas_drawn > 0.05, "the 3-D viewer drew (almost) nothing over its background"
+    assert seen.canvas_drawn > 0.01, f"the 3-D viewer drew (almost) nothing over its background: {seen.canvas_drawn:.4f}"
     own = f"127.0.0.1:{port}"
     foreign = [u for u in seen.requests if urlparse(u).scheme not in ("data", "blob") and urlparse(u).netloc != own]
     assert not foreign, f"the page contacted other hosts: {foreign[:5]}"

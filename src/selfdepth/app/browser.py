@@ -78,6 +78,8 @@ def drive(url: str, image: Path, bad_file: Path, shots: Path, background: tuple[
             toast = page.locator(".toast-body").first
             toast.wait_for(timeout=ms)
             bad_message = toast.inner_text()
+            page.locator(".toast-close").first.click()  # dismiss it, so the screenshots show the app
+            toast.wait_for(state="detached", timeout=ms)
             page.locator("#upload button[aria-label='Clear']").first.click()
 
             page.set_input_files("#upload input[type=file]", str(image))
@@ -101,7 +103,7 @@ def drive(url: str, image: Path, bad_file: Path, shots: Path, background: tuple[
             canvas = page.locator("#viewer canvas")
             canvas.wait_for(timeout=ms)
             drawn, deadline = 0.0, time.perf_counter() + timeout_s
-            while drawn < 0.05 and time.perf_counter() < deadline:  # the viewer loads the mesh, then draws
+            while drawn < 0.01 and time.perf_counter() < deadline:  # the viewer loads the mesh, then draws
                 page.wait_for_timeout(1000)
                 drawn = _drawn_fraction(canvas.screenshot(), background)
             page.screenshot(path=str(shots / "app_3d.png"), full_page=True)

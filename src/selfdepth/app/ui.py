@@ -151,8 +151,9 @@ def build(model: DepthModel, source: str = "model", backend: str = "torch", limi
                 cx, cy = gr.Number(0, label="cx"), gr.Number(0, label="cy")
                 k_file = gr.File(label="Intrinsics YAML/JSON", file_types=[".yaml", ".yml", ".json"], type="filepath")
             make_3d = gr.Button("Make 3-D", variant="primary", elem_id="make-3d")
+            # Seen from behind the camera that took the photo (babylon's alpha 90, beta 90: on the +z axis).
             viewer = gr.Model3D(label="Scene (drag to turn, scroll to zoom)", clear_color=(0.1, 0.1, 0.12, 1.0),
-                                height=480, elem_id="viewer")
+                                camera_position=(90, 90, None), height=480, elem_id="viewer")
             mesh_info = gr.Markdown()
             mesh_files = gr.File(label="Downloads: mesh (.glb), points (.ply)", file_count="multiple")
         with gr.Tab("Video", id="video"):

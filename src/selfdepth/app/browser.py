@@ -106,6 +106,7 @@ def drive(url: str, image: Path, bad_file: Path, shots: Path, background: tuple[
             while drawn < 0.01 and time.perf_counter() < deadline:  # the viewer loads the mesh, then draws
                 page.wait_for_timeout(1000)
                 drawn = _drawn_fraction(canvas.screenshot(), background)
+            page.wait_for_timeout(1000)  # let the first frames settle before the screenshot
             page.screenshot(path=str(shots / "app_3d.png"), full_page=True)
 
             for tab in ("Video", "Live"):

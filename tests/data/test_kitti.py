@@ -113,7 +113,9 @@ def test_truncated_velodyne_file_is_explained(tmp_path):
 @needs_mini
 @pytest.mark.slow
 def test_stereo_fit_to_the_real_frames_beats_a_constant_depth(tmp_path):
-    """Random init, 120 steps at 320x96 on frames 1-8 (both cameras), scored against lidar on all 10 frames.
+    """Random init, 120 steps at 224x64 on frames 1-8 (both cameras), scored against lidar on all 10 frames.
+
+    (224x64: 2 min on this project's 2-core CPU, AbsRel 0.16x the constant's when measured; 320x96 took 3.4 min.)
 
     Does not collapse to maximum disparity, and comes out in metres. Measured figures for longer
     runs are in benchmarks/results/kitti_mini.json.
@@ -126,12 +128,12 @@ def test_stereo_fit_to_the_real_frames_beats_a_constant_depth(tmp_path):
     train = tmp_path / "train.txt"
     train.write_text("".join(f"{DRIVE} {i} {side}\n" for i in range(1, 9) for side in "lr"))
     config = load_config(None, [
-        f"data.train={MINI}", f"data.kitti_split={train}", "data.height=96", "data.width=320", "train.mode=stereo",
+        f"data.train={MINI}", f"data.kitti_split={train}", "data.height=64", "data.width=224", "train.mode=stereo",
         "train.batch_size=8", "train.max_steps=120", f"train.out_dir={tmp_path / 'run'}", "train.progress_bar=false",
         "train.image_every=0", "train.checkpoint_every=1000",
     ])
     model = DepthModel.load(fit(config))
-    result = evaluate(model, KittiDataset(MINI, _split(tmp_path, range(10)), 96, 320, ground_truth=True), garg=True)
+    result = evaluate(model, KittiDataset(MINI, _split(tmp_path, range(10)), 64, 224, ground_truth=True), garg=True)
     assert model.metric
     assert result["model"]["abs_rel"] < 0.75 * result["constant"]["abs_rel"], result
 

@@ -28,11 +28,10 @@ from torch import Tensor, nn
 
 from selfdepth.geometry import disp_to_depth
 from selfdepth.inference import ONNX_META_KEY, DepthModel
-from selfdepth.io import is_colour_image, load_image
+from selfdepth.io import IMAGE_SUFFIXES, is_colour_image, load_image
 
 __all__ = ["export_onnx", "calibration_images", "load_fastest", "quantize_int8"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Left in fp32 by the int8 export: the first convolution (it sees raw pixels) and the disparity head
 # (its sigmoid output sets depth directly), as usual for int8 vision networks.
 KEEP_FP32 = ("/encoder/conv1/", "/dispconv.")
@@ -60,7 +59,7 @@ def calibration_images(folder: str | Path, count: int = 32) -> list[Path]:
     found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     found = [p for p in found if is_colour_image(p)]
     if not found:
-        raise ValueError(f"{folder}: no .png/.jpg colour images to calibrate int8 ranges with")
+        raise ValueError(f"{folder}: no colour images to calibrate int8 ranges with")
     picks = np.linspace(0, len(found) - 1, min(count, len(found))).round().astype(int)
     return [found[i] for i in sorted(set(picks))]
 
@@ -123,7 +122,7 @@ def load_fastest(path: str | Path, backend: str, work: Path) -> tuple[DepthModel
 
 
 def quantize_int8(path: Path, images: list[Path], height: int, width: int, keep_fp32: tuple[str, ...] = KEEP_FP32,
-              op_types: tuple[str, ...] = ("Conv",), method: str = "MinMax") -> None:
+                  op_types: tuple[str, ...] = ("Conv",), method: str = "MinMax") -> None:
     """Replace the fp32 graph at ``path`` by its static int8 quantisation, calibrated on ``images``.
 
     Only convolutions are quantised (they are the arithmetic); ``keep_fp32`` names

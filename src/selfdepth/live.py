@@ -26,7 +26,7 @@ import numpy as np
 from selfdepth.inference import DepthModel, colorize
 from selfdepth.io import IMAGE_SUFFIXES, load_image, save_image
 
-__all__ = ["LiveResult", "open_source", "run_live", "even_size", "VIDEO_SUFFIXES"]
+__all__ = ["LiveResult", "SteadyColour", "open_source", "run_live", "even_size", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 _END = object()  # the decoder's last message
@@ -105,6 +105,19 @@ def _decode(frames: Iterable[np.ndarray], out: queue.Queue, stop: threading.Even
         out.put(err)
 
 
+class SteadyColour:
+    """Colour-maps a stream of disparities with a scale that follows the scene slowly, so it does not flicker."""
+
+    def __init__(self, follow: float = 0.1) -> None:
+        self.follow = follow  # how far each frame moves the scale toward its own 95th percentile
+        self.vmax: float | None = None
+
+    def __call__(self, disparity: np.ndarray) -> np.ndarray:
+        p95 = float(np.percentile(disparity, 95)) or 1.0
+        self.vmax = p95 if self.vmax is None else (1 - self.follow) * self.vmax + self.follow * p95
+        return colorize(disparity, self.vmax)
+
+
 def even_size(picture: np.ndarray) -> np.ndarray:
     """Pad an (H, W, 3) picture by one edge row/column where H or W is odd: H.264 in yuv420p needs even sizes
     (KITTI's 1242x375 frames are not)."""
@@ -120,7 +133,7 @@ class _Writer:
     def __init__(self, out: Path, fps: float) -> None:
         self.out, self.count, self.error = out, 0, None
         self.queue: queue.Queue = queue.Queue(maxsize=8)
-        self.vmax: float | None = None
+        self.colour = SteadyColour()
         self.video = out.suffix.lower() in VIDEO_SUFFIXES
         if self.video:
             import imageio.v2 as imageio
@@ -136,10 +149,7 @@ class _Writer:
         try:
             while (item := self.queue.get()) is not _END:
                 frame, disparity = item
-                # The colour scale follows the scene slowly, so the picture does not flicker.
-                p95 = float(np.percentile(disparity, 95)) or 1.0
-                self.vmax = p95 if self.vmax is None else 0.9 * self.vmax + 0.1 * p95
-                picture = np.concatenate([frame, colorize(disparity, self.vmax)], axis=1)
+                picture = np.concatenate([frame, self.colour(disparity)], axis=1)
                 if self.video:
                     self.writer.append_data(even_size(picture))
                 else:

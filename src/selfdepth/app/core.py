@@ -20,6 +20,7 @@ import numpy as np
 
 from selfdepth.inference import DepthModel, Prediction, colorize
 from selfdepth.io import Intrinsics, load_image, load_intrinsics, save_depth_png, save_npy
+from selfdepth.live import SteadyColour
 from selfdepth.pointcloud import depth_to_points, intrinsics_for_image, sky_mask
 
 __all__ = [
@@ -300,17 +301,14 @@ class LiveMeter:
     def __init__(self, model: DepthModel, window: int = 20) -> None:
         self.model = model
         self.times: deque[float] = deque(maxlen=window)
-        self.vmax: float | None = None
+        self.colour = SteadyColour()
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, str]:
         """(H, W, 3) uint8 frame -> its colour-mapped depth and a line with the frame rate."""
         if frame.ndim != 3 or frame.shape[2] < 3:
             raise ValueError(f"expected an (H, W, 3) colour frame, got shape {frame.shape}")
         disparity = self.model.predict(np.ascontiguousarray(frame[..., :3])).disparity
-        # The colour scale follows the scene slowly, so the picture does not flicker from frame to frame.
-        p95 = float(np.percentile(disparity, 95)) or 1.0
-        self.vmax = p95 if self.vmax is None else 0.9 * self.vmax + 0.1 * p95
         self.times.append(time.perf_counter())
         fps = (len(self.times) - 1) / (self.times[-1] - self.times[0]) if len(self.times) > 1 else 0.0
-        return colorize(disparity, self.vmax), f"{fps:.1f} frames/s"
+        return self.colour(disparity), f"{fps:.1f} frames/s"
 

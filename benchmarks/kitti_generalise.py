@@ -18,12 +18,12 @@ Writes ``benchmarks/results/kitti_generalise_<mode>[_<tag>].json`` with the CPU,
 from __future__ import annotations
 
 import argparse
-import platform
-import re
 import time
 from pathlib import Path
 
 import torch
+
+from _machine import machine, network_gflops
 
 from selfdepth.config import load_config
 from selfdepth.data.kitti import KittiDataset, drive_split
@@ -37,14 +37,6 @@ SHARED = ROOT / ".." / "shared" / "data"
 TRAIN_ROOT, TRAIN_DRIVE = SHARED / "kitti_raw_0005", "2011_09_26/2011_09_26_drive_0005_sync"
 TEST_ROOT, TEST_DRIVE = SHARED / "kitti_raw_mini", "2011_09_26/2011_09_26_drive_0002_sync"
 ODOMETRY = SHARED / "kitti_odometry_04"
-
-
-def cpu_info() -> dict:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = re.search(r"model name\s*:\s*(.*)", text)
-    flags = sorted(set(re.findall(r"\b(avx512_bf16|avx512_vnni|avx512f|avx2|amx_\w+)\b", text)))
-    return {"model": model.group(1) if model else platform.processor(), "flags": flags,
-            "threads": torch.get_num_threads()}
 
 
 def picture_grid(model: DepthModel, data: KittiDataset, path: Path, frames: int = 5) -> Path:
@@ -113,7 +105,8 @@ def main() -> None:
                                 ROOT / "benchmarks" / "results" / f"{name}.png")
             print(f"wrote {grid}: input | depth | lidar")
     record = {
-        "mode": args.mode, "config": config.to_dict(), "overrides": args.set, "cpu": cpu_info(),
+        "mode": args.mode, "config": config.to_dict(), "overrides": args.set,
+        "machine": machine(), "depth_net_gflops": round(network_gflops(model.net, torch.rand(1, 3, h, w)), 2),
         "steps": read_checkpoint(checkpoint)["global_step"], "train_minutes_this_invocation": minutes,
         "scores": scores,
         "abs_rel_vs_constant": {k: v["model"]["abs_rel"] / v["constant"]["abs_rel"] for k, v in scores.items()},

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -16,7 +17,7 @@ import torch
 
 from selfdepth.config import load_config
 from selfdepth.inference import read_checkpoint
-from selfdepth.train import NonFiniteLossError, SelfDepth, fit, make_dataset, spent_budget
+from selfdepth.train import NonFiniteLossError, SelfDepth, fit, lr_factor, make_dataset, spent_budget
 
 
 def _config(root: Path, out: Path, *extra: str):
@@ -87,6 +88,35 @@ def test_learning_rate_warms_up_linearly_then_drops_once(tiny_root, tmp_path):
         schedule.step()
     expected = [1e-3 * min(1, (s + 1) / 4) * (0.1 if s >= 10 else 1) for s in range(20)]
     assert rates == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_time_budget_drops_the_rate_at_the_same_fraction(tiny_root, tmp_path):
+    """max_minutes=60 with lr_decay_at=0.75: the rate drops after 45 trained minutes, resumed minutes included,
+    even though max_steps is far away."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import Timer
+
+    config = _config(tiny_root, tmp_path, "train.max_steps=100000", "train.max_minutes=60", "train.lr_decay_at=0.75",
+                     "train.lr_decay=0.1", "train.lr=1e-3", "train.warmup_steps=0")
+    assert lr_factor(10, config.train, minutes=44.9) == 1.0 and lr_factor(10, config.train, minutes=45.0) == 0.1
+    model = SelfDepth(config.to_dict())
+    timer = Timer(duration=timedelta(minutes=60))
+    model._trainer = SimpleNamespace(callbacks=[timer])  # what Lightning attaches while fitting
+    timer.load_state_dict({"time_elapsed": {"train": 46 * 60.0}})  # a resumed run's earlier minutes
+    schedule = model.configure_optimizers()["lr_scheduler"]["scheduler"]
+    assert schedule.get_last_lr()[0] == pytest.approx(1e-4)
+
+
+def test_weight_decay_uses_adamw_on_the_networks_only(tiny_root, tmp_path):
+    config = _config(tiny_root, tmp_path, "train.weight_decay=0.01", "loss.pixel_loss=barron_adaptive")
+    optimizer = SelfDepth(config.to_dict()).configure_optimizers()["optimizer"]
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]  # alpha and c are not decayed
+    plain = SelfDepth(_config(tiny_root, tmp_path).to_dict()).configure_optimizers()["optimizer"]
+    assert type(plain) is torch.optim.Adam
+    with pytest.raises(ValueError, match="train.weight_decay must be >= 0"):
+        _config(tiny_root, tmp_path, "train.weight_decay=-1")
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, capsys):

@@ -27,6 +27,9 @@ class DataConfig:
     height: int = 128  # network input height, multiple of 32
     width: int = 416  # network input width, multiple of 32
     augment: bool = True  # colour jitter and horizontal flips while training
+    # With augment: crop a random window of 1/z of each side (z uniform in [1, zoom]) of every view of a
+    # sample and resize it to the network size, intrinsics following (data/augment.py). 1 = off (Monodepth2).
+    zoom: float = 1.0
     cache_images: bool = True  # keep decoded frames in memory (small data sets)
     num_workers: int = 0  # DataLoader worker processes
 
@@ -89,7 +92,8 @@ class TrainConfig:
     batch_size: int = 8  # images per step (per device)
     lr: float = 1e-4  # Adam learning rate
     warmup_steps: int = 0  # steps of linear ramp from lr/warmup_steps up to lr (0 = none)
-    lr_decay_at: float = 0.75  # fraction of max_steps after which the rate drops
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay on the networks (0 = Adam, Monodepth2's)
+    lr_decay_at: float = 0.75  # fraction of max_steps (or of max_minutes, if reached first) after which the rate drops
     lr_decay: float = 0.1  # factor of that drop
     max_steps: int = 1000  # optimisation steps
     max_minutes: float | None = None  # wall-clock budget; stops early when reached
@@ -145,6 +149,10 @@ class Config:
             raise ValueError(
                 f"data size {self.data.width}x{self.data.height} is not a multiple of 32 (the encoder downsamples 5 times)"
             )
+        if self.train.weight_decay < 0:
+            raise ValueError(f"train.weight_decay must be >= 0, got {self.train.weight_decay}")
+        if not 1.0 <= self.data.zoom <= 2.0:
+            raise ValueError(f"data.zoom must be in [1, 2] (1 = off; 1.15-1.25 is usual), got {self.data.zoom}")
         if 0 in self.train.temporal_offsets or not self.train.temporal_offsets:
             raise ValueError(f"train.temporal_offsets must be non-zero offsets, got {self.train.temporal_offsets}")
         if not 1 <= self.model.scales <= 4:
@@ -159,7 +167,7 @@ class Config:
 
     def pixel_loss(self):
         """The configured pixel loss (a callable from residuals to per-element losses; a module when adaptive)."""
-        from selfdepth.losses.robust import get_pixel_loss
+        from selfdepth.losses.registry import get_pixel_loss
 
         lc = self.loss
         adaptive = {

@@ -20,6 +20,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor, nn
 
@@ -200,12 +201,19 @@ class SelfDepth(L.LightningModule):
         t = self.cfg.train
         robust = [p for p in self.pixel_loss.parameters()] if isinstance(self.pixel_loss, nn.Module) else []
         ids = {id(p) for p in robust}
-        groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": t.lr}]
-        if robust:  # the adaptive loss's alpha and c: a few scalars with their own rate
-            groups.append({"params": robust, "lr": self.cfg.loss.adaptive_lr or t.lr})
-        optimizer = torch.optim.Adam(groups, lr=t.lr)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, t))
+        groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": t.lr, "weight_decay": t.weight_decay}]
+        if robust:  # the adaptive loss's alpha and c: a few scalars with their own rate, never decayed
+            groups.append({"params": robust, "lr": self.cfg.loss.adaptive_lr or t.lr, "weight_decay": 0.0})
+        # AdamW's decay is decoupled from the gradient; with none it is Adam, which is kept then (Monodepth2's).
+        optimizer = torch.optim.AdamW(groups, lr=t.lr) if t.weight_decay > 0 else torch.optim.Adam(groups, lr=t.lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, t, self._train_minutes()))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _train_minutes(self) -> float:
+        """Minutes trained so far, resumed runs' earlier minutes included (Lightning's Timer); 0 without a budget."""
+        trainer = self._trainer
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None) if trainer is not None else None
+        return timer.time_elapsed("train") / 60 if timer is not None else 0.0
 
 
 def adaptive_part(loss: object) -> AdaptiveRobustLoss | None:
@@ -214,11 +222,17 @@ def adaptive_part(loss: object) -> AdaptiveRobustLoss | None:
     return inner if isinstance(inner, AdaptiveRobustLoss) else None
 
 
-def lr_factor(step: int, t: TrainConfig) -> float:
-    """Multiplier of the learning rate at ``step``: a linear warm-up, then one step drop."""
+def lr_factor(step: int, t: TrainConfig, minutes: float = 0.0) -> float:
+    """Multiplier of the learning rate at ``step``: a linear warm-up, then one step drop.
+
+    The drop comes at ``lr_decay_at`` of ``max_steps`` or, for a run with a time budget, of
+    ``max_minutes`` (``minutes`` trained so far), whichever is reached first: a run that its budget
+    ends long before ``max_steps`` still anneals.
+    """
     warmup = min(1.0, (step + 1) / t.warmup_steps) if t.warmup_steps > 0 else 1.0
     drop_at = max(1, int(t.lr_decay_at * t.max_steps))
-    return warmup * (t.lr_decay if step >= drop_at else 1.0)
+    late = step >= drop_at or (t.max_minutes is not None and minutes >= t.lr_decay_at * t.max_minutes)
+    return warmup * (t.lr_decay if late else 1.0)
 
 
 def _compiled(fn):

@@ -36,7 +36,7 @@ from selfdepth.data.synthetic import Outliers, render_if_missing
 from selfdepth.evaluate import evaluate
 from selfdepth.inference import DepthModel, read_checkpoint
 from selfdepth.io import load_json, load_yaml, save_json
-from selfdepth.losses.robust import PIXEL_LOSSES
+from selfdepth.losses.registry import PIXEL_LOSSES
 from selfdepth.module import adaptive_part
 from selfdepth.study_report import markdown_report, paired, save_chart, summarise
 from selfdepth.train import fit

@@ -83,6 +83,7 @@ def make_dataset(config: Config, root: str | None = None, train: bool = True) ->
         "stereo": train and config.uses_stereo,
         "augment": train and d.augment,
         "cache": d.cache_images,
+        "zoom": d.zoom,
     }
     if d.kitti_split and root is None:
         from selfdepth.data.kitti import KittiDataset

@@ -16,7 +16,8 @@ from selfdepth.losses.representation import (
     syuv_matrix,
     wavelet2,
 )
-from selfdepth.losses.robust import AdaptiveRobustLoss, RobustLoss, get_pixel_loss
+from selfdepth.losses.registry import get_pixel_loss
+from selfdepth.losses.robust import AdaptiveRobustLoss, RobustLoss
 
 
 @pytest.mark.parametrize("wavelet", ["cdf97", "legall53"])

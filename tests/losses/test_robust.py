@@ -9,15 +9,14 @@ import torch
 
 from selfdepth.losses.log_partition import log_partition
 from selfdepth.losses.representation import rgb_to_syuv
+from selfdepth.losses.registry import PIXEL_LOSSES, get_pixel_loss
 from selfdepth.losses.robust import (
-    PIXEL_LOSSES,
     AdaptiveRobustLoss,
     RobustLoss,
     cauchy,
     charbonnier,
     general,
     geman_mcclure,
-    get_pixel_loss,
     l2,
     welsch,
 )

@@ -38,9 +38,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms import ColorJitter
-from torchvision.transforms import functional as TF
 
+from selfdepth.data.augment import Window, colour_jitter, crop_resize, random_window, zoom_intrinsics
 from selfdepth.io import IMAGE_SUFFIXES, Intrinsics, load_depth, load_image, load_intrinsics, load_region_mask
 
 __all__ = ["FolderScene", "FolderDataset", "find_scenes", "NUM_SCALES"]
@@ -143,6 +142,8 @@ class FolderDataset(Dataset):
         stereo: return the other camera's frame; every scene must have right/ and a baseline.
         augment: random colour jitter and horizontal flip.
         cache: keep decoded images in memory (small data sets, single-process loading).
+        zoom: with ``augment``, crop a random window of 1/z of each side, z uniform in [1, zoom],
+            the same for every view of a sample, with the intrinsics to match (augment.py).
     """
 
     def __init__(
@@ -154,13 +155,14 @@ class FolderDataset(Dataset):
         stereo: bool = False,
         augment: bool = False,
         cache: bool = False,
+        zoom: float = 1.0,
     ) -> None:
         scenes = [FolderScene.open(p) for p in find_scenes(root)]
         lo, hi = min(temporal_offsets, default=0), max(temporal_offsets, default=0)
         index = [(s, i) for s, scene in enumerate(scenes) for i in range(max(0, -lo), len(scene.frames) - max(0, hi))]
         if not index:
             raise ValueError(f"{root}: no frame has all of the neighbours {tuple(temporal_offsets)}")
-        self._setup(scenes, index, height, width, temporal_offsets, stereo, augment, cache)
+        self._setup(scenes, index, height, width, temporal_offsets, stereo, augment, cache, zoom)
 
     def _setup(
         self,
@@ -172,6 +174,7 @@ class FolderDataset(Dataset):
         stereo: bool,
         augment: bool,
         cache: bool,
+        zoom: float = 1.0,
     ) -> None:
         """Shared by every data set kind: ``index`` lists (scene, frame) pairs to sample."""
         from selfdepth.data.synthetic import check_size
@@ -182,24 +185,29 @@ class FolderDataset(Dataset):
         if 0 in self.temporal_offsets:
             raise ValueError(f"temporal_offsets {self.temporal_offsets} must not contain 0 (the target itself)")
         self.stereo, self.augment = stereo, augment
+        if zoom < 1.0:
+            raise ValueError(f"zoom {zoom} must be >= 1 (1 = no zoom)")
+        self.zoom = zoom if augment else 1.0
+        # Frames are decoded at the network size, or larger by the zoom so a crop is downsampled, never blown up.
+        self._source_size = (round(height * self.zoom), round(width * self.zoom))
         self.scenes, self.index = scenes, index
         for scene in self.scenes:
             if stereo and (scene.right is None or scene.intrinsics.baseline is None):
                 raise ValueError(f"scene {scene.root}: stereo needs a right/ folder and a baseline in the intrinsics")
         self._cache: dict[Path, np.ndarray] | None = {} if cache else None
-        self._jitter = ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1)
 
     def __len__(self) -> int:
         return len(self.index)
 
     def _image(self, path: Path) -> torch.Tensor:
-        """(3, H, W) float in [0, 1], resized to the network size."""
+        """(3, h, w) float in [0, 1], resized to the source size (the network size times the zoom)."""
         if self._cache is not None and path in self._cache:
             array = self._cache[path]
         else:
             array = load_image(path)
-            if array.shape[:2] != (self.height, self.width):
-                array = np.array(Image.fromarray(array).resize((self.width, self.height), Image.BILINEAR))
+            h, w = self._source_size
+            if array.shape[:2] != (h, w):
+                array = np.array(Image.fromarray(array).resize((w, h), Image.BILINEAR))
             if self._cache is not None:
                 self._cache[path] = array
         return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
@@ -217,12 +225,19 @@ class FolderDataset(Dataset):
         s, i = self.index[item]
         scene = self.scenes[s]
         flip = self.augment and random.random() < 0.5
-        sample: dict[str, torch.Tensor] = {"image": self._image(scene.frames[i])}
+        window = random_window(self.zoom, self._source_size[1], self._source_size[0]) if self.zoom > 1 else None
+        size = (self.height, self.width)
+
+        def view(path: Path) -> torch.Tensor:  # (3, H, W): one frame, zoomed like every other view
+            image = self._image(path)
+            return crop_resize(image, window, size) if window else image
+
+        sample: dict[str, torch.Tensor] = {"image": view(scene.frames[i])}
         if self.temporal_offsets:
-            sample["temporal"] = torch.stack([self._image(scene.frames[i + o]) for o in self.temporal_offsets])
+            sample["temporal"] = torch.stack([view(scene.frames[i + o]) for o in self.temporal_offsets])
         if self.stereo:
             assert scene.right is not None
-            sample["stereo"] = self._image(scene.right[i])
+            sample["stereo"] = view(scene.right[i])
             sample["stereo_sign"] = torch.tensor(-scene.other_side if flip else scene.other_side)
         if flip:
             for key in ("image", "temporal", "stereo"):
@@ -230,18 +245,19 @@ class FolderDataset(Dataset):
                     sample[key] = sample[key].flip(-1)
 
         # Colour jitter with one set of parameters for every frame of the sample.
-        jitter = self._jitter_fn() if self.augment else None
+        jitter = colour_jitter() if self.augment else None
         sample["image_aug"] = jitter(sample["image"]) if jitter else sample["image"]
         if "temporal" in sample:
             sample["temporal_aug"] = torch.stack([jitter(f) for f in sample["temporal"]]) if jitter else sample["temporal"]
 
-        sample["K"] = self.intrinsics_pyramid(scene.intrinsics, flip)
+        camera = scene.intrinsics.resized(self.width, self.height)
+        sample["K"] = self.intrinsics_pyramid(zoom_intrinsics(camera, window) if window else camera, flip)
         if scene.depth is not None:
             depth = torch.from_numpy((scene.depth_loader or load_depth)(scene.depth[i]))[None]
-            sample["depth_gt"] = depth.flip(-1) if flip else depth
+            sample["depth_gt"] = self._geometric(depth, window, flip)
         if scene.masks is not None:
             mask = torch.from_numpy(load_region_mask(scene.masks[i]))[None]
-            sample["regions"] = mask.flip(-1) if flip else mask
+            sample["regions"] = self._geometric(mask, window, flip)
         if scene.poses is not None and self.temporal_offsets:
             rel = [np.linalg.inv(scene.poses[i + o]) @ scene.poses[i] for o in self.temporal_offsets]
             if flip:
@@ -249,16 +265,9 @@ class FolderDataset(Dataset):
             sample["pose_gt"] = torch.tensor(np.stack(rel), dtype=torch.float32)
         return sample
 
-    def _jitter_fn(self):
-        """A colour jitter with freshly drawn parameters, applied identically to each frame."""
-        j = self._jitter
-        order, b, c, s, h = ColorJitter.get_params(j.brightness, j.contrast, j.saturation, j.hue)
-        ops = {0: (TF.adjust_brightness, b), 1: (TF.adjust_contrast, c), 2: (TF.adjust_saturation, s), 3: (TF.adjust_hue, h)}
-
-        def apply(img: torch.Tensor) -> torch.Tensor:
-            for k in order.tolist():
-                fn, value = ops[k]
-                img = fn(img, value)
-            return img
-
-        return apply
+    @staticmethod
+    def _geometric(label: torch.Tensor, window: Window | None, flip: bool) -> torch.Tensor:
+        """(1, H0, W0) depth or mask at its own resolution, zoomed (nearest) and flipped like the images."""
+        if window:
+            label = crop_resize(label, window, tuple(label.shape[-2:]), nearest=True)
+        return label.flip(-1) if flip else label

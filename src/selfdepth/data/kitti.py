@@ -202,6 +202,7 @@ class KittiDataset(FolderDataset):
         stereo: return the other colour camera's frame.
         augment: colour jitter and horizontal flips.
         cache: keep decoded images in memory.
+        zoom: with ``augment``, random zoom up to this factor (see ``FolderDataset``).
         ground_truth: compute lidar depth (needs velodyne_points). Split frames
             whose images exist but whose scan does not are left out and counted
             in ``frames_without_lidar``; it is an error if no frame has a scan.
@@ -220,6 +221,7 @@ class KittiDataset(FolderDataset):
         cache: bool = False,
         ground_truth: bool = False,
         skip_missing: bool = False,
+        zoom: float = 1.0,
     ) -> None:
         root = Path(root)
         if not root.is_dir():
@@ -260,7 +262,7 @@ class KittiDataset(FolderDataset):
                                     "has a velodyne scan (velodyne_points/data/<frame>.bin): no ground truth")
         if not index:
             raise ValueError(f"no frames of split {split} found under {root}")
-        self._setup(list(scenes.values()), index, height, width, temporal_offsets, stereo, augment, cache)
+        self._setup(list(scenes.values()), index, height, width, temporal_offsets, stereo, augment, cache, zoom)
 
 
 @functools.lru_cache(maxsize=256)

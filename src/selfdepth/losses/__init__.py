@@ -2,15 +2,14 @@
 
 from selfdepth.losses.log_partition import log_partition
 from selfdepth.losses.photometric import PhotometricError, min_reprojection, photometric_error, ssim
+from selfdepth.losses.registry import PIXEL_LOSSES, get_pixel_loss
 from selfdepth.losses.robust import (
-    PIXEL_LOSSES,
     AdaptiveRobustLoss,
     RobustLoss,
     cauchy,
     charbonnier,
     general,
     geman_mcclure,
-    get_pixel_loss,
     l1,
     l2,
     welsch,

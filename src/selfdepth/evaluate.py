@@ -224,7 +224,8 @@ def export_ground_truth(root: str | Path, split: str | Path, out: str | Path, sk
 
     Files are named ``<drive>_<frame>_<side>.png``; ``files.txt`` lists the split lines in order.
     """
-    from selfdepth.data.kitti import lidar_depth, read_calibration, read_split
+    from selfdepth.data.kitti import read_split
+    from selfdepth.data.kitti_calib import lidar_depth, read_calibration
 
     root, out = Path(root), Path(out)
     rows = read_split(split)

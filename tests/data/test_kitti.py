@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfdepth.data.kitti import KittiDataset, lidar_depth, read_calibration, read_split
+from selfdepth.data.kitti import KittiDataset, read_split
+from selfdepth.data.kitti_calib import lidar_depth, read_calibration
 
 MINI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "kitti_raw_mini"
 DRIVE = "2011_09_26/2011_09_26_drive_0002_sync"

@@ -47,7 +47,7 @@ def table() -> str:
         r = json.loads(path.read_text())
         test, own = r["scores"]["drive_0002"], r["scores"]["drive_0005_own"]
         lines.append(
-            f"| {what} | {r['steps']} | {r['train_minutes_this_invocation']:.0f} | {test['model']['abs_rel']:.3f} "
+            f"| {what} | {r['steps']} | {r['train_minutes']:.0f} | {test['model']['abs_rel']:.3f} "
             f"| {r['abs_rel_vs_constant']['drive_0002']:.2f} | {own['model']['abs_rel']:.3f} "
             f"| {r['abs_rel_vs_constant']['drive_0005_own']:.2f} |"
         )

@@ -104,10 +104,13 @@ def main() -> None:
             grid = picture_grid(model, KittiDataset(root, split, h, w, ground_truth=True),
                                 ROOT / "benchmarks" / "results" / f"{name}.png")
             print(f"wrote {grid}: input | depth | lidar")
+    trained = read_checkpoint(checkpoint)
     record = {
         "mode": args.mode, "config": config.to_dict(), "overrides": args.set,
         "machine": machine(), "depth_net_gflops": round(network_gflops(model.net, torch.rand(1, 3, h, w)), 2),
-        "steps": read_checkpoint(checkpoint)["global_step"], "train_minutes_this_invocation": minutes,
+        "steps": trained["global_step"], "train_minutes_this_invocation": minutes,
+        # Every invocation's training minutes (Lightning's Timer state), so a resumed run reports its whole budget.
+        "train_minutes": trained["callbacks"]["Timer"]["time_elapsed"]["train"] / 60,
         "scores": scores,
         "abs_rel_vs_constant": {k: v["model"]["abs_rel"] / v["constant"]["abs_rel"] for k, v in scores.items()},
     }

@@ -1,4 +1,6 @@
-"""Multi-process training through Lightning's DDP: 2 CPU processes (gloo) end with identical weights."""
+"""Multi-process training through Lightning's DDP: 2 CPU processes (gloo) end with identical weights.
+
+With a time budget, so the per-step agreement on the trained minutes (the learning-rate drop) runs too."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ SCRIPT = textwrap.dedent(
     config = load_config(None, [f"data.train={root}", "data.height=64", "data.width=128", "train.batch_size=2",
                                 "train.max_steps=3", f"train.out_dir={out}/run", "train.progress_bar=false",
                                 "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp",
-                                "train.mode=mono+stereo"])
+                                "train.mode=mono+stereo", "train.max_minutes=60"])  # + the ranks' agreed clock
     fit(config, callbacks=[SaveWeights()])
     """
 )

@@ -96,13 +96,14 @@ def test_a_time_budget_drops_the_rate_at_the_same_fraction(tiny_root, tmp_path):
     from types import SimpleNamespace
 
     from lightning.pytorch.callbacks import Timer
+    from lightning.pytorch.strategies import SingleDeviceStrategy
 
     config = _config(tiny_root, tmp_path, "train.max_steps=100000", "train.max_minutes=60", "train.lr_decay_at=0.75",
                      "train.lr_decay=0.1", "train.lr=1e-3", "train.warmup_steps=0")
     assert lr_factor(10, config.train, minutes=44.9) == 1.0 and lr_factor(10, config.train, minutes=45.0) == 0.1
     model = SelfDepth(config.to_dict())
     timer = Timer(duration=timedelta(minutes=60))
-    model._trainer = SimpleNamespace(callbacks=[timer])  # what Lightning attaches while fitting
+    model._trainer = SimpleNamespace(callbacks=[timer], strategy=SingleDeviceStrategy("cpu"))  # as Lightning would
     timer.load_state_dict({"time_elapsed": {"train": 46 * 60.0}})  # a resumed run's earlier minutes
     schedule = model.configure_optimizers()["lr_scheduler"]["scheduler"]
     assert schedule.get_last_lr()[0] == pytest.approx(1e-4)

@@ -213,7 +213,11 @@ class SelfDepth(L.LightningModule):
         """Minutes trained so far, resumed runs' earlier minutes included (Lightning's Timer); 0 without a budget."""
         trainer = self._trainer
         timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None) if trainer is not None else None
-        return timer.time_elapsed("train") / 60 if timer is not None else 0.0
+        if timer is None:
+            return 0.0
+        # Each DDP rank keeps its own clock; all take the latest, so the rate drops on the same step everywhere.
+        minutes = torch.tensor(timer.time_elapsed("train") / 60, dtype=torch.float64)
+        return float(trainer.strategy.reduce(minutes, reduce_op="max"))
 
 
 def adaptive_part(loss: object) -> AdaptiveRobustLoss | None:

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torchvision.transforms import ColorJitter
+from torchvision.transforms import ColorJitter, InterpolationMode
 from torchvision.transforms import functional as TF
 
 from selfdepth.io import Intrinsics
@@ -76,10 +75,8 @@ def crop_resize(image: torch.Tensor, window: Window, size: tuple[int, int], near
     _, h, w = image.shape
     x0, y0 = round(window.left * w), round(window.top * h)
     x1, y1 = max(x0 + 1, round((window.left + window.width) * w)), max(y0 + 1, round((window.top + window.height) * h))
-    crop = image[None, :, y0:y1, x0:x1]  # (1, C, h', w')
-    if nearest:
-        return F.interpolate(crop.float(), size=size, mode="nearest")[0].to(image.dtype)
-    return F.interpolate(crop, size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+    mode = InterpolationMode.NEAREST if nearest else InterpolationMode.BILINEAR
+    return TF.resized_crop(image, y0, x0, y1 - y0, x1 - x0, list(size), interpolation=mode, antialias=not nearest)
 
 
 def zoom_intrinsics(k: Intrinsics, window: Window) -> Intrinsics:

@@ -26,10 +26,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from selfdepth.data.folder import FolderDataset, FolderScene
-from selfdepth.data.kitti_calib import KittiCalibration, lidar_depth, read_calibration
+from selfdepth.data.kitti_calib import lidar_depth, read_calibration
 
 __all__ = [
     "SPLITS",
@@ -186,7 +184,7 @@ def _drive_scene(root: Path, drive: str, target: int, other: int, ground_truth: 
     frames = tuple(_frame_file(root, drive, target, i) for i in range(count))
     right = tuple(_frame_file(root, drive, other, i) for i in range(count))
     depth = tuple(folder / "velodyne_points" / "data" / f"{i:010d}.bin" for i in range(count)) if ground_truth else None
-    loader = functools.partial(_lidar_loader, calib=calib, camera=target)
+    loader = functools.partial(lidar_depth, calib=calib, camera=target)
     return FolderScene(
         root=folder,
         frames=frames,
@@ -197,10 +195,6 @@ def _drive_scene(root: Path, drive: str, target: int, other: int, ground_truth: 
         other_side=1.0 if target == 2 else -1.0,  # camera 3 is to the right of camera 2
         depth_loader=loader if ground_truth else None,
     )
-
-
-def _lidar_loader(path: Path, calib: KittiCalibration, camera: int) -> np.ndarray:
-    return lidar_depth(path, calib, camera)
 
 
 def drive_split(root: str | Path, drive: str, path: str | Path, sides: str = "lr", neighbours: int = 1,

@@ -133,14 +133,6 @@ def welsch(x: Tensor, c: Tensor | float = 1.0) -> Tensor:
     return general(x, -math.inf, c)
 
 
-def _yuv(x: Tensor) -> Tensor:
-    """(N, 3, H, W) RGB residual -> volume-preserving YUV residual (linear, so residuals map directly).
-
-    |det| = 1, unlike kornia's YUV (det ~0.25), so an adaptive loss's likelihood is comparable with RGB's.
-    """
-    return rgb_to_syuv(x)
-
-
 class RobustLoss(nn.Module):
     """rho with a fixed alpha and c, in intensity units: ``c * rho(x, alpha, c)``.
 
@@ -164,7 +156,7 @@ class RobustLoss(nn.Module):
         self.alpha, self.scale, self.yuv = alpha, scale, yuv
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.scale * general(_yuv(x) if self.yuv else x, self.alpha, self.scale)
+        return self.scale * general(rgb_to_syuv(x) if self.yuv else x, self.alpha, self.scale)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, scale={self.scale}, yuv={self.yuv}"
@@ -264,7 +256,7 @@ class AdaptiveRobustLoss(nn.Module):
             )
         alpha, c = self.alpha(), self.scale()
         # alpha in (lo, hi) and c > scale_lo by construction: no validation syncs on this hot path.
-        rho = general(_yuv(x) if self.yuv else x, alpha, c, check=False)
+        rho = general(rgb_to_syuv(x) if self.yuv else x, alpha, c, check=False)
         table = self._log_z_table(alpha.dtype)
         log_z = log_partition(alpha, check=False, table=table, above_4=self.alpha_hi > ALPHA_MAX)
         nll = rho + torch.log(c) + log_z

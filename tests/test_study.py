@@ -9,7 +9,7 @@ import pytest
 
 from selfdepth.evaluate import METRICS
 from selfdepth.study import load_plan, plan_from_losses, run_study
-from selfdepth.study_report import markdown_report, paired, summarise
+from selfdepth.study_report import contrasts, markdown_report, paired, summarise
 
 
 def _overrides(tiny_root):
@@ -86,6 +86,7 @@ arms:
         ("variants: {w: {loss.pixel_loss: barron, loss.representation: wavelet, loss.wavelet_levels: 6}}\n"
          "baseline: w\nconfig: {data: {height: 64, width: 96}}", "6-level wavelet needs image sides divisible by 64"),
         ("seed: 3", "unknown study keys"),
+        ("variants: {l1: {}, b: {loss.pixel_loss: barron}}\ncontrasts: [[b, c]]", "contrast \\['b', 'c'\\] must name two"),
     ],
 )
 def test_bad_plans_are_explained(tmp_path, text, message):
@@ -128,3 +129,19 @@ def test_paired_differences_match_a_hand_computation():
     assert summary == pytest.approx({"mean": np.mean(base), "std": np.std(base), "n": 3})
     table = markdown_report(records, "l1")
     assert "| rob | -0.0067 [" in table and "2/3" in table and "moving (10.0%)" in table
+
+
+def test_contrasts_are_paired_differences_between_two_variants():
+    base, a, b = [0.30, 0.32, 0.31], [0.28, 0.31, 0.32], [0.29, 0.35, 0.30]
+    records = [_record("l1", s, v) for s, v in enumerate(base)]
+    records += [_record("a", s, v, moving=v) for s, v in enumerate(a)]
+    records += [_record("b", s, v, moving=v + 0.2) for s, v in enumerate(b)]
+    entry = contrasts(records, [("a", "b")])["x"]["a - b"]
+    d = np.array(a) - np.array(b)  # -0.01, -0.04, +0.02
+    assert entry["all"]["mean"] == pytest.approx(d.mean()) and entry["all"]["better"] == 2
+    assert entry["moving"]["mean"] == pytest.approx(d.mean() - 0.2) and entry["moving"]["better"] == 3
+    # A contrast against the baseline is the baseline comparison itself.
+    assert contrasts(records, [("a", "l1")])["x"]["a - l1"] == paired(records, "l1")["x"]["a"]
+    assert contrasts(records, [("a", "missing")]) == {}  # an arm that did not run both has no contrast
+    table = markdown_report(records, "l1", pairs=[("a", "b")])
+    assert "Other paired contrasts" in table and f"| a - b | {d.mean():+.4f} [" in table

@@ -8,6 +8,7 @@ A study is a plan (``configs/study_quick.yaml``, ``configs/study_full.yaml``):
     variants    name -> config overrides (the loss, its representation, ...)
     arms        name -> the data (``clean`` / ``outliers`` synthetic streets, ``kitti``, or ``config``),
                 config overrides (the mode) and optionally the variants it runs
+    contrasts   optional [a, b] pairs of variants also compared paired (a - b), besides each against the baseline
 
 Every run trains exactly ``train.max_steps`` steps (never a time budget, which a busy machine would
 bias) and is evaluated on held-out data: on the synthetic streets in true metres, on all pixels and
@@ -38,7 +39,7 @@ from selfdepth.inference import DepthModel, read_checkpoint
 from selfdepth.io import load_json, load_yaml, save_json
 from selfdepth.losses.registry import PIXEL_LOSSES
 from selfdepth.module import adaptive_part
-from selfdepth.study_report import markdown_report, paired, save_chart, summarise
+from selfdepth.study_report import contrasts, markdown_report, paired, save_chart, summarise
 from selfdepth.train import fit
 
 __all__ = ["Arm", "StudyPlan", "load_plan", "plan_from_losses", "run_study", "SYNTHETIC_SETS"]
@@ -73,12 +74,17 @@ class StudyPlan:
     arms: list[Arm]
     kitti: dict[str, str] | None = None  # train_root, train_drive, test_root, test_drive
     source: str = "command line"
+    contrasts: list[tuple[str, str]] = field(default_factory=list)  # (a, b): also report a - b, paired
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
             raise ValueError(f"{self.source}: seeds must be >= 1, got {self.seeds}")
         if self.baseline not in self.variants:
             raise ValueError(f"{self.source}: baseline {self.baseline!r} is not a variant ({', '.join(self.variants)})")
+        for pair in self.contrasts:
+            if len(pair) != 2 or any(v not in self.variants for v in pair):
+                raise ValueError(f"{self.source}: contrast {list(pair)} must name two variants "
+                                 f"({', '.join(self.variants)})")
         for arm in self.arms:
             if arm.data not in _DATA_KINDS:
                 raise ValueError(f"{self.source}: arm {arm.name!r}: unknown data {arm.data!r}; valid: {', '.join(_DATA_KINDS)}")
@@ -97,16 +103,17 @@ def load_plan(path: str | Path, overrides: list[str] | None = None) -> StudyPlan
     """Read a study plan from YAML; ``overrides`` (``section.key=value``) apply to its base config."""
     path = Path(path)
     raw = load_yaml(path, "study plan")
-    unknown = set(raw) - {"seeds", "baseline", "config", "variants", "arms", "kitti"}
+    unknown = set(raw) - {"seeds", "baseline", "config", "variants", "arms", "kitti", "contrasts"}
     if unknown:
-        raise ValueError(f"{path}: unknown study keys {sorted(unknown)}; valid: seeds, baseline, config, variants, arms, kitti")
+        raise ValueError(f"{path}: unknown study keys {sorted(unknown)}; "
+                         "valid: seeds, baseline, config, variants, arms, kitti, contrasts")
     base = Config.from_dict(raw.get("config") or {}, str(path))
     if overrides:
         base = with_overrides(base, parse_overrides(overrides))
     arms = [Arm(name, spec.get("data", "config"), spec.get("set") or {}, spec.get("variants"))
             for name, spec in (raw.get("arms") or {"main": {}}).items()]
     return StudyPlan(int(raw.get("seeds", 3)), raw.get("baseline", "l1"), base, raw.get("variants") or {"l1": {}}, arms,
-                     raw.get("kitti"), str(path))
+                     raw.get("kitti"), str(path), [tuple(pair) for pair in raw.get("contrasts") or []])
 
 
 def plan_from_losses(
@@ -294,6 +301,7 @@ def _write_results(plan: StudyPlan, out: Path, skipped: dict[str, str],
         "records": records,
         "summary": summarise(records),
         "paired": paired(records, plan.baseline),
+        "contrasts": contrasts(records, plan.contrasts),
         "skipped_arms": skipped,
         "run_minutes": sum(r["train_seconds"] + r["eval_seconds"] for r in records) / 60,
         "minutes_this_invocation": seconds / 60,
@@ -305,10 +313,11 @@ def _write_results(plan: StudyPlan, out: Path, skipped: dict[str, str],
               f"{len(records)} runs, {result['run_minutes']:.1f} min of training and evaluation"
               f"{'' if complete else f' so far (incomplete: {len(planned)} planned)'}.\n\n")
     notes = "".join(f"Skipped arm {name}: {why}.\n\n" for name, why in skipped.items())
-    (out / "results.md").write_text(header + notes + markdown_report(records, plan.baseline, describe) + "\n")
+    report = markdown_report(records, plan.baseline, describe, plan.contrasts)
+    (out / "results.md").write_text(header + notes + report + "\n")
     if records:
         save_chart(records, plan.baseline, out / "results.png", f"loss study: paired ΔAbsRel vs {plan.baseline}")
     if final:
-        print("\n" + markdown_report(records, plan.baseline, describe))
+        print("\n" + report)
         print(f"wrote {out}/results.json, results.md, results.png")
     return result

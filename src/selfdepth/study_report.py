@@ -16,7 +16,7 @@ import numpy as np
 
 from selfdepth.evaluate import METRICS
 
-__all__ = ["REGIONS", "metric_of", "summarise", "paired", "markdown_report", "save_chart"]
+__all__ = ["REGIONS", "metric_of", "summarise", "paired", "contrasts", "markdown_report", "save_chart"]
 
 # Regions in the order the tables show them; "all" is every valid pixel.
 REGIONS = ("all", "moving", "glass", "occluded", "occluded_stereo", "occluded_temporal", "rest")
@@ -94,6 +94,30 @@ def paired(records: list[dict], baseline: str, metric: str = "abs_rel") -> dict:
     return out
 
 
+def contrasts(records: list[dict], pairs: list[tuple[str, str]], metric: str = "abs_rel") -> dict:
+    """Paired differences between two variants other than the baseline: ``{arm: {"a - b": {region: stats}}}``.
+
+    Each ``(a, b)`` is ``paired`` with ``b`` as the baseline, on the arms that ran both; e.g.
+    ``("adaptive_wavelet", "adaptive_pixel_finest")`` isolates the wavelet from what comes with it.
+    """
+    out: dict = {}
+    for a, b in pairs:
+        for arm, variants in paired([r for r in records if r["variant"] in (a, b)], b, metric).items():
+            if a in variants:
+                out.setdefault(arm, {})[f"{a} - {b}"] = variants[a]
+    return out
+
+
+def _diff_rows(diffs: dict[str, dict], regions: list[str]) -> list[str]:
+    """Markdown rows of paired differences, one per variant (or contrast), with the detectable difference."""
+    lines = []
+    for name, cells in diffs.items():
+        row = [_fmt_diff(cells[g]) if g in cells else "-" for g in regions]
+        det = cells.get("all", {}).get("detectable")
+        lines.append(f"| {name} | " + " | ".join(row) + f" | {'-' if det is None else f'{det:.4f}'} |")
+    return lines
+
+
 def _fmt_diff(entry: dict) -> str:
     if entry["ci95"] is None:
         return f"{entry['mean']:+.4f} (1 seed)"
@@ -102,9 +126,11 @@ def _fmt_diff(entry: dict) -> str:
     return f"{entry['mean']:+.4f} [{lo:+.4f}, {hi:+.4f}] {entry['better']}/{entry['n']}{mark}"
 
 
-def markdown_report(records: list[dict], baseline: str, describe: dict[str, str] | None = None) -> str:
-    """Per arm: AbsRel mean ± std by region, then paired differences against ``baseline`` with 95% intervals."""
-    summary, diffs = summarise(records), paired(records, baseline)
+def markdown_report(records: list[dict], baseline: str, describe: dict[str, str] | None = None,
+                    pairs: list[tuple[str, str]] | None = None) -> str:
+    """Per arm: AbsRel mean ± std by region, paired differences against ``baseline`` with 95% intervals,
+    then the plan's other contrasts (``pairs``, see ``contrasts``)."""
+    summary, diffs, others = summarise(records), paired(records, baseline), contrasts(records, pairs or [])
     lines: list[str] = []
     for arm, variants in summary.items():
         regions = [g for g in REGIONS if any(g in cells for cells in variants.values())]
@@ -125,10 +151,11 @@ def markdown_report(records: list[dict], baseline: str, describe: dict[str, str]
             lines += ["", f"Paired difference in AbsRel against `{baseline}` (negative = better): mean "
                       "[95% interval] seeds-better/seeds; ** where the interval excludes 0:", ""]
             lines += ["| variant | " + " | ".join(regions) + " | detectable (all) |", "|---" * (len(regions) + 2) + "|"]
-            for variant, cells in diffs[arm].items():
-                row = [_fmt_diff(cells[g]) if g in cells else "-" for g in regions]
-                det = cells.get("all", {}).get("detectable")
-                lines.append(f"| {variant} | " + " | ".join(row) + f" | {'-' if det is None else f'{det:.4f}'} |")
+            lines += _diff_rows(diffs[arm], regions)
+        if arm in others:
+            lines += ["", "Other paired contrasts (the same seeds; negative = the first is better):", ""]
+            lines += ["| contrast | " + " | ".join(regions) + " | detectable (all) |", "|---" * (len(regions) + 2) + "|"]
+            lines += _diff_rows(others[arm], regions)
         lines.append("")
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from selfdepth.hardware import has_native_bf16
 from selfdepth.models import DepthNet
 from selfdepth.inference import optimise_for_inference
 
@@ -95,6 +96,14 @@ def main() -> None:
         "selfdepth_onnxruntime_s": onnxruntime_session(net, x),
         "selfdepth_onnxruntime_int8_s": onnxruntime_session(net, x, int8=True),
     }
+    if has_native_bf16():  # bf16 paths only where the CPU computes in bf16 (emulated bf16 is slower than fp32)
+        fns["selfdepth_bf16_s"] = optimise_for_inference(net, H, W, bf16=True)
+
+        def autocast_bf16(t: torch.Tensor) -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return net(t)[0]
+
+        fns["selfdepth_eager_bf16_autocast_s"] = autocast_bf16
     md2 = import_monodepth2()
     if md2 is None:
         result["note"] = "pip could not fetch monodepth2==1.0.0: no reference"
@@ -113,6 +122,11 @@ def main() -> None:
         result["target_ratio_int8"] = 0.4
     result["int8_over_fp32_onnxruntime"] = result["selfdepth_onnxruntime_int8_s"] / result["selfdepth_onnxruntime_s"]
     result["target_int8_over_fp32"] = 0.6
+    if "selfdepth_bf16_s" in result:
+        result["bf16_lower_bound_s"] = result["gflops"] / result["machine"]["bf16_matmul_gflops"]
+        if md2 is not None:
+            result["ratio_bf16"] = result["selfdepth_bf16_s"] / result["monodepth2_s"]
+        result["bf16_over_fp32_torchscript"] = result["selfdepth_bf16_s"] / result["selfdepth_s"]
     result["fraction_of_fp32_peak"] = result["fp32_lower_bound_s"] / result["selfdepth_onnxruntime_s"]
     out = Path(__file__).parent / "results" / "inference.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -37,3 +37,20 @@ def test_gpu_precision_follows_the_gpu_and_bad_names_are_refused():
     assert resolve_precision("auto", "gpu", {"avx512_bf16"}, cuda_bf16=False)[0] == "32-true"
     with pytest.raises(ValueError, match="train.precision must be one of auto, 32-true, bf16-mixed"):
         resolve_precision("fp8", "cpu", set())
+
+
+def test_bf16_inference_copy_matches_fp32_to_bf16_rounding_and_leaves_the_net_fp32():
+    import torch
+
+    from selfdepth.inference import optimise_for_inference
+    from selfdepth.models import DepthNet
+
+    torch.manual_seed(0)
+    net = DepthNet().eval()
+    x = torch.rand(2, 3, 64, 192)
+    fp32 = optimise_for_inference(net, 64, 192)(x)
+    bf16 = optimise_for_inference(net, 64, 192, bf16=True)(x)
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape == (2, 1, 64, 192)
+    assert next(net.parameters()).dtype == torch.float32  # the bf16 copy is a copy
+    # bf16 keeps 8 mantissa bits: sigmoid disparities agree to about 1%, not exactly.
+    assert (bf16 - fp32).abs().max() < 0.02 and not torch.equal(bf16, fp32)

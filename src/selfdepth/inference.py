@@ -10,6 +10,7 @@ import it from here, so none of them imports another to get it.
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections.abc import Callable
@@ -69,23 +70,30 @@ class Prediction:
 
 
 class _Finest(torch.nn.Module):
-    """The finest-scale disparity only (the coarse heads become dead code when frozen)."""
+    """The finest-scale disparity only (the coarse heads become dead code when frozen).
 
-    def __init__(self, net: DepthNet) -> None:
+    With ``dtype=torch.bfloat16`` the network computes in bfloat16 (weights and activations) and
+    takes and returns float32, so callers see no difference but the rounding.
+    """
+
+    def __init__(self, net: DepthNet, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.net = net
+        self.dtype = dtype
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)[0]
+        return self.net(x.to(self.dtype))[0].float()
 
 
-def optimise_for_inference(net: DepthNet, height: int, width: int) -> torch.nn.Module:
+def optimise_for_inference(net: DepthNet, height: int, width: int, bf16: bool = False) -> torch.nn.Module:
     """A frozen TorchScript copy of ``net`` for CPU inference at ``height x width``.
 
     Freezing folds batch norm into the convolutions and drops the unused coarse
     heads; it maps (B, 3, H, W) images to (B, 1, H, W) sigmoid disparity.
+    ``bf16``: a bfloat16 copy (for CPUs with native bf16, see ``hardware.has_native_bf16``).
     """
-    module = _Finest(net).eval()
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    module = _Finest(copy.deepcopy(net).to(dtype) if bf16 else net, dtype).eval()
     with torch.no_grad(), warnings.catch_warnings():
         # TorchScript is deprecated in torch 2.14, but its freeze is what folds batch norm here
         # (1.1-1.3x faster than eager in benchmarks/inference.py); the ONNX path (export.py) is the long-term one.

@@ -26,6 +26,7 @@ import torch
 from selfdepth.data.synthetic.render import render_frame
 from selfdepth.data.synthetic.scene import Camera, Outliers, kitti_like_intrinsics, make_scene
 from selfdepth.export import export_onnx
+from selfdepth.hardware import has_native_bf16
 from selfdepth.inference import DepthModel, colorize, load
 from selfdepth.io import save_image, save_json
 from selfdepth.live import even_size, run_live
@@ -98,6 +99,8 @@ def main() -> None:
             "onnxruntime_fp32": load(export_onnx(ckpt, tmp / "fp32.onnx")),
             "onnxruntime_int8": load(export_onnx(ckpt, tmp / "int8.onnx", int8=True, calibration=calibration)),
         }
+        if has_native_bf16():  # emulated bf16 is slower than fp32: only where the CPU has it
+            models["torchscript_bf16"] = load(ckpt, "torch-bf16")
         for name, model in models.items():
             model.predict(np.zeros((375, 1242, 3), np.uint8))  # warm-up (TorchScript builds on first use)
             live = run_live(model, video, tmp / f"{name}.mp4", batch_size=1, progress=False)

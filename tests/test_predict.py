@@ -173,3 +173,24 @@ def test_scale_from_camera_height_recovers_a_known_scale(tiny_root, factor):
         depth = load_depth(scene / "depth" / f"{frame}.npy")
         estimate = scale_from_camera_height(depth / factor, intrinsics, CAMERA_HEIGHT)
         assert estimate == pytest.approx(factor, rel=0.05)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_backend_only_where_the_cpu_has_it_and_auto_picks_it(checkpoint, monkeypatch, capsys, tmp_path, native):
+    import selfdepth.hardware
+    import selfdepth.inference
+    from selfdepth.export import load_fastest
+
+    monkeypatch.setattr(selfdepth.inference, "has_native_bf16", lambda: native)
+    monkeypatch.setattr(selfdepth.hardware, "has_native_bf16", lambda flags=None: native)
+    asked, auto = load(checkpoint, "torch-bf16"), load(checkpoint, "auto")
+    assert asked.bf16 == auto.bf16 == native
+    assert ("no native bf16" in capsys.readouterr().out) == (not native)  # a notice, never the slow emulated path
+    x = torch.rand(2, 3, 64, 128)
+    fp32 = load(checkpoint).depth(x)
+    # bf16 keeps 8 mantissa bits: depths agree to a few percent (exactly when it fell back to fp32).
+    torch.testing.assert_close(auto.depth(x), fp32, rtol=0.05 if native else 1e-5, atol=0)
+    model, backend = load_fastest(checkpoint, "auto", tmp_path)
+    assert backend == ("torch-bf16" if native else "onnxruntime") and model.bf16 == native
+    with pytest.raises(ValueError, match="backend must be one of auto, torch, torch-bf16, onnxruntime"):
+        load(checkpoint, "tensorrt")

@@ -59,8 +59,6 @@ def _predict(args: argparse.Namespace) -> None:
         return _live(args)
     if not args.inputs:
         raise ValueError("give image files, folders or videos to predict (or --live SOURCE)")
-    if args.backend == "auto":
-        args.backend = "onnxruntime" if str(args.checkpoint).endswith(".onnx") else "torch"
     from selfdepth.predict import predict_paths
 
     written = predict_paths(args.inputs, args.checkpoint, args.out, args.batch_size, args.flip_tta, args.backend,
@@ -212,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-seconds", type=float, default=10.0, help="with --live: stop when no frame comes this long")
     p.add_argument("--batch-size", type=int, default=4, help="images per network pass")
     p.add_argument("--flip-tta", action="store_true", help="average with the mirrored image's prediction")
-    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
-                   help="auto: onnxruntime for .onnx; with --live also for a checkpoint (exported at start-up)")
+    p.add_argument("--backend", choices=("auto", "torch", "torch-bf16", "onnxruntime"), default="auto",
+                   help="auto: onnxruntime for .onnx; for a checkpoint torch-bf16 where the CPU has native bf16, "
+                   "else torch (with --live: onnxruntime there, a checkpoint exported at start-up)")
     p.add_argument("--scale", type=float, help="multiply depth by this (a mono model's known scale)")
     p.set_defaults(func=_predict)
 
@@ -228,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera-height", type=float,
                    help="metres from camera to road: scale a mono model's depth so the fitted road plane sits there")
     p.add_argument("--flip-tta", action="store_true")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument("--backend", choices=("auto", "torch", "torch-bf16", "onnxruntime"), default="torch")
     p.set_defaults(func=_pointcloud)
 
     p = sub.add_parser("export", help="export the depth network to one self-contained ONNX file")
@@ -281,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (.ckpt) or an exported .onnx")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
-                   help="auto: onnxruntime, exporting a checkpoint to ONNX at start-up (the fastest on CPUs)")
+    p.add_argument("--backend", choices=("auto", "torch", "torch-bf16", "onnxruntime"), default="auto",
+                   help="auto: torch-bf16 where the CPU has native bf16, else onnxruntime (a checkpoint is "
+                   "exported to ONNX at start-up)")
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload accepted")
     p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image accepted (width x height)")
     p.add_argument("--max-video-seconds", type=float, default=60.0, help="longest video accepted")

@@ -38,8 +38,9 @@ def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 7860, bac
     """Load a model and serve the app; returns the running Blocks when ``block`` is False.
 
     Args:
-        backend: ``torch``, ``onnxruntime``, or ``auto``: onnxruntime (the fastest on a CPU here,
-            benchmarks/results/inference.json), exporting a checkpoint to ONNX at start-up.
+        backend: ``torch``, ``torch-bf16``, ``onnxruntime``, or ``auto``: the fastest path on this CPU
+            (``export.load_fastest``: torch-bf16 where the CPU has native bf16, else onnxruntime,
+            exporting a checkpoint to ONNX at start-up).
     """
     from selfdepth.export import load_fastest
 

@@ -111,11 +111,9 @@ def load_fastest(path: str | Path, backend: str, work: Path) -> tuple[DepthModel
     EPYC, benchmarks/results/inference.json); elsewhere onnxruntime, the fastest fp32 path, exporting
     a checkpoint to ``work/model.onnx`` first. A ``.onnx`` file (e.g. an int8 export) runs as it is."""
     from selfdepth.hardware import has_native_bf16
-    from selfdepth.inference import BACKENDS, load
+    from selfdepth.inference import load
 
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    path = Path(path)
+    path = Path(path)  # load() checks the backend's name
     if backend == "auto":
         if path.suffix != ".onnx" and has_native_bf16():
             backend = "torch-bf16"

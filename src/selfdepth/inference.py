@@ -229,11 +229,10 @@ def load(path: str | Path, backend: str = "torch") -> DepthModel:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "onnxruntime" or str(path).endswith(".onnx"):
         return DepthModel.from_onnx(path)
-    bf16 = backend == "torch-bf16" or (backend == "auto" and has_native_bf16())
-    if bf16 and not has_native_bf16():
+    native = has_native_bf16()
+    if backend == "torch-bf16" and not native:
         print("backend: torch fp32 (this CPU has no native bf16: no avx512_bf16/amx_bf16)")
-        bf16 = False
-    return DepthModel.load(path, bf16=bf16)
+    return DepthModel.load(path, bf16=native and backend in ("auto", "torch-bf16"))
 
 
 def colorize(disparity: np.ndarray, vmax: float | None = None) -> np.ndarray:

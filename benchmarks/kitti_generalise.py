@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the result file, for ablations")
     parser.add_argument("--work", default="runs/kitti_generalise", help="checkpoints and logs")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides")
+    parser.add_argument("--score-only", action="store_true", help="score the run's last checkpoint; train nothing")
     args = parser.parse_args()
     for folder in (TRAIN_ROOT / TRAIN_DRIVE, TEST_ROOT / TEST_DRIVE):
         if not folder.is_dir():
@@ -87,18 +88,26 @@ def main() -> None:
         f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}", *args.set,
     ])
     start = time.perf_counter()
-    checkpoint = fit(config, resume=(work / "run" / "checkpoints" / "last.ckpt").is_file())
-    minutes = (time.perf_counter() - start) / 60
+    checkpoint = work / "run" / "checkpoints" / "last.ckpt"
+    if not args.score_only:
+        checkpoint = fit(config, resume=checkpoint.is_file())
+    elif not checkpoint.is_file():
+        raise SystemExit(f"{checkpoint} not found: nothing to score")
+    minutes = (time.perf_counter() - start) / 60 if not args.score_only else None
     model = DepthModel.load(checkpoint)
     h, w = config.data.height, config.data.width
     scores = {}
     for label, root, drive in (("drive_0002", TEST_ROOT, TEST_DRIVE), ("drive_0005_own", TRAIN_ROOT, TRAIN_DRIVE)):
         split = drive_split(root, drive, work / f"{label}.txt", "l", 0, with_lidar=True)
         result = evaluate(model, KittiDataset(root, split, h, w, ground_truth=True), garg=True)
+        # Also with Monodepth2's post-processing idea: the mean with the mirrored image's prediction.
+        flipped = evaluate(model, KittiDataset(root, split, h, w, ground_truth=True), garg=True, flip_tta=True)
+        result["model_flip_tta"] = flipped["model"]
         scores[label] = result
         rows = {"model": result["model"], "constant": result["constant"]}
         if "model_median_scaled" in result:
             rows["model (median-scaled)"] = result["model_median_scaled"]
+        rows["model (flip TTA)"] = result["model_flip_tta"]
         print(f"\n{label} ({result['images']} frames with lidar)\n" + format_table(rows))
         if label == "drive_0002":
             grid = picture_grid(model, KittiDataset(root, split, h, w, ground_truth=True),
@@ -113,6 +122,8 @@ def main() -> None:
         "train_minutes": trained["callbacks"]["Timer"]["time_elapsed"]["train"] / 60,
         "scores": scores,
         "abs_rel_vs_constant": {k: v["model"]["abs_rel"] / v["constant"]["abs_rel"] for k, v in scores.items()},
+        "abs_rel_vs_constant_flip_tta": {k: v["model_flip_tta"]["abs_rel"] / v["constant"]["abs_rel"]
+                                         for k, v in scores.items()},
     }
     if config.uses_temporal and (ODOMETRY / "poses" / "04.txt").is_file():
         from selfdepth.evaluate_pose import evaluate_pose

@@ -5,11 +5,11 @@
 The video is a rendered street (the synthetic renderer, left camera), encoded to
 mp4 once and kept under runs/bench_live/. Each backend runs ``selfdepth.live.run_live``
 (decode thread -> network -> colour map + encode thread) from the mp4 to a side-by-side
-mp4, batch 1; beside it, the same work done one step after another in one thread
+mp4, batch 1, x264 preset veryfast (and, for the fastest backend, medium); beside it, the same work done one step after another in one thread
 (what ``predict`` did before the pipeline) and the network alone on decoded frames.
 The weights are untrained: they do not change the arithmetic. Writes
 benchmarks/results/live.json. Target: >= 15 frames/s end to end (25 where the CPU has
-bf16 or VNNI). Run it alone: a timing benchmark must not share the 2 cores.
+bf16 or VNNI). ``stage_ms_per_frame``: each stage alone, so a reader sees where the time goes. Run it alone: a timing benchmark must not share the 2 cores.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from selfdepth.export import export_onnx
 from selfdepth.hardware import has_native_bf16
 from selfdepth.inference import DepthModel, colorize, load
 from selfdepth.io import save_image, save_json
-from selfdepth.live import even_size, run_live
+from selfdepth.live import SteadyColour, even_size, run_live
 from selfdepth.models.depth import DepthNet
 
 from _checkpoints import untrained_checkpoint
@@ -77,6 +77,29 @@ def network_fps(model: DepthModel, video: Path, frames: int = 50) -> float:
     return len(decoded) / (time.perf_counter() - start)
 
 
+def stage_ms(model: DepthModel, video: Path, out: Path, frames: int = 50) -> dict[str, float]:
+    """Milliseconds per frame of each stage alone, one thread after another: what the pipeline overlaps."""
+    start = time.perf_counter()
+    with imageio.get_reader(video) as reader:
+        decoded = [np.asarray(f)[..., :3] for _, f in zip(range(frames), reader)]
+    stages = {"decode": time.perf_counter() - start}
+    start = time.perf_counter()
+    disparities = [model.predict(f).disparity for f in decoded]
+    stages["network_with_resizes"] = time.perf_counter() - start
+    colour = SteadyColour()
+    start = time.perf_counter()
+    pictures = [even_size(np.concatenate([f, colour(d)], axis=1)) for f, d in zip(decoded, disparities)]
+    stages["colour_map"] = time.perf_counter() - start
+    for preset in ("veryfast", "medium"):
+        start = time.perf_counter()
+        with imageio.get_writer(out, fps=10, macro_block_size=1, codec="libx264",
+                                output_params=["-preset", preset]) as writer:
+            for picture in pictures:
+                writer.append_data(picture)
+        stages[f"encode_{preset}"] = time.perf_counter() - start
+    return {k: round(1000 * v / frames, 1) for k, v in stages.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=300)
@@ -111,6 +134,11 @@ def main() -> None:
                 "frames_written": live.frames,
             }
             print(name, result[name], flush=True)
+        best_name = max(models, key=lambda k: result[k]["pipeline_fps"])
+        result[best_name]["pipeline_fps_x264_medium"] = round(
+            run_live(models[best_name], video, tmp / "medium.mp4", progress=False, encoder_preset="medium").fps, 2)
+        result["stage_ms_per_frame"] = {"backend": best_name, **stage_ms(models[best_name], video, tmp / "s.mp4")}
+        print(result["stage_ms_per_frame"], flush=True)
     best = max(v["pipeline_fps"] for k, v in result.items() if isinstance(v, dict) and "pipeline_fps" in v)
     result["best_pipeline_fps"] = best
     result["target_fps"] = 15

@@ -4,7 +4,13 @@ Setting (the issue's): batch 4, 640x192, mono+stereo with frames 0, -1, +1 and t
 4 scales, separate ResNet18 pose network, random init, CPU threads as the machine gives.
 The Monodepth2 step is its trainer's process_batch + compute_losses + backward + Adam step,
 written out with its own networks and layers (its trainer calls .cuda(), so it cannot run as-is
-on a CPU). Writes benchmarks/results/train_step.json. Target: ours <= 0.8x the reference.
+on a CPU). Each variant runs in a fresh subprocess, which also reports its peak resident memory.
+Variants: ours with torch.compile'd photometric error (the presets' setting), ours eager, ours under
+bf16 autocast (networks in bf16, warps and losses in fp32; only where the CPU has native bf16), and
+Monodepth2. Also recorded: the networks' GFLOPs per step (forward x 3 for forward + backward) and
+the time that takes at the measured matmul peak, the floor no implementation goes under.
+Writes benchmarks/results/train_step.json. Targets: ours <= 0.5x the reference's time and
+<= 0.8x its peak memory.
 
     python benchmarks/train_step.py [--repeats 5]
 """
@@ -13,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +32,9 @@ import torch.nn.functional as F
 from selfdepth.config import load_config
 from selfdepth.train import SelfDepth
 
-from _machine import machine
+from selfdepth.hardware import has_native_bf16
+
+from _machine import machine, network_gflops
 
 from _monodepth2 import import_monodepth2
 
@@ -55,7 +66,7 @@ def time_steps(step, repeats: int) -> list[float]:
     return times
 
 
-def ours(batch, repeats: int, compiled: bool = True) -> list[float]:
+def ours(batch, repeats: int, compiled: bool = True, bf16: bool = False) -> list[float]:
     config = load_config(None, ["train.mode=mono+stereo", f"data.height={H}", f"data.width={W}",
                                 f"train.compile_loss={compiled}"])
     torch.manual_seed(0)
@@ -63,7 +74,8 @@ def ours(batch, repeats: int, compiled: bool = True) -> list[float]:
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
 
     def step():
-        loss, _ = model.compute_loss(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # what Lightning's bf16-mixed does
+            loss, _ = model.compute_loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -127,27 +139,66 @@ def reference(batch, repeats: int, networks, layers) -> list[float]:
     return time_steps(step, repeats)
 
 
+VARIANTS = ("selfdepth", "selfdepth_eager", "selfdepth_bf16", "monodepth2")
+
+
+def run_variant(name: str, repeats: int) -> dict:
+    """Time one variant in this process; its peak resident memory is this process's."""
+    batch = make_batch()
+    if name == "monodepth2":
+        md2 = import_monodepth2()
+        if md2 is None:
+            return {"error": "pip could not fetch monodepth2==1.0.0: no reference"}
+        times = reference(batch, repeats, *md2)
+    else:
+        times = ours(batch, repeats, compiled=name != "selfdepth_eager", bf16=name == "selfdepth_bf16")
+    return {"median_s": statistics.median(times), "times_s": times,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def step_gflops() -> float:
+    """The networks' arithmetic in one step: the depth net on the target, the pose net on two pairs,
+    forward + backward taken as 3x the forward."""
+    from selfdepth.models import DepthNet, PoseNet
+
+    depth = network_gflops(DepthNet().train(), torch.rand(B, 3, H, W))
+    net = PoseNet().train()
+    pose = network_gflops(lambda pair: net(pair[:, :3], pair[:, 3:]), torch.rand(2 * B, 6, H, W))  # 2 pairs each
+    return 3 * (depth + pose)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)  # the subprocess's job
     args = parser.parse_args()
-    batch = make_batch()
+    if args.one:
+        print(json.dumps(run_variant(args.one, args.repeats)))
+        return
+    info = machine()
+    gflops = step_gflops()
     result = {"setting": f"batch {B}, {W}x{H}, mono+stereo (frames 0,-1,+1,s), 4 scales", "threads": torch.get_num_threads(),
-              "machine": machine(), "device": "cpu"}
-    ours_times = ours(batch, args.repeats)
-    result["selfdepth_median_s"] = statistics.median(ours_times)
-    result["selfdepth_eager_median_s"] = statistics.median(ours(batch, args.repeats, compiled=False))
-    result["note"] = "selfdepth_median_s uses train.compile_loss=true (torch.compile of the photometric error)"
-    md2 = import_monodepth2()
-    if md2 is None:
-        result["monodepth2_median_s"] = None
-        result["note"] = "pip could not fetch monodepth2==1.0.0: no reference"
-    else:
-        ref_times = reference(batch, args.repeats, *md2)
-        result["monodepth2_median_s"] = statistics.median(ref_times)
-        result["ratio"] = result["selfdepth_median_s"] / result["monodepth2_median_s"]
-        result["ratio_eager"] = result["selfdepth_eager_median_s"] / result["monodepth2_median_s"]
-        result["target_ratio"] = 0.8
+              "machine": info, "device": "cpu", "network_gflops_per_step": round(gflops, 1),
+              "floor_s_at_fp32_peak": round(gflops / info["fp32_matmul_gflops"], 3)}
+    if "bf16_matmul_gflops" in info:
+        result["floor_s_at_bf16_peak"] = round(gflops / info["bf16_matmul_gflops"], 3)
+    for name in VARIANTS:
+        if name == "selfdepth_bf16" and not has_native_bf16():
+            result[name] = {"skipped": "this CPU has no native bf16 (avx512_bf16/amx_bf16)"}
+            continue
+        out = subprocess.run([sys.executable, __file__, "--one", name, "--repeats", str(args.repeats)],
+                             capture_output=True, text=True, check=True)
+        result[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(name, result[name], flush=True)
+    ref = result["monodepth2"]
+    if "median_s" in ref:
+        for name in VARIANTS[:-1]:
+            if "median_s" in result[name]:
+                result[name]["time_vs_monodepth2"] = round(result[name]["median_s"] / ref["median_s"], 3)
+                result[name]["memory_vs_monodepth2"] = round(result[name]["peak_rss_mb"] / ref["peak_rss_mb"], 3)
+    result["targets"] = {"time_vs_monodepth2": 0.5, "memory_vs_monodepth2": 0.8}
+    result["note"] = ("selfdepth: train.compile_loss=true (the presets'); selfdepth_bf16: that under bf16 autocast "
+                      "(train.precision=bf16-mixed); peak_rss_mb: the whole subprocess's peak, Python and imports included")
     out = Path(__file__).parent / "results" / "train_step.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

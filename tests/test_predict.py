@@ -9,7 +9,7 @@ from PIL import Image
 
 from selfdepth.config import load_config
 from selfdepth.geometry import metric_scale
-from selfdepth.inference import DepthModel, load
+from selfdepth.inference import DepthModel, colorize, load
 from selfdepth.predict import predict_paths
 from selfdepth.train import fit
 
@@ -194,3 +194,15 @@ def test_bf16_backend_only_where_the_cpu_has_it_and_auto_picks_it(checkpoint, mo
     assert backend == ("torch-bf16" if native else "onnxruntime") and model.bf16 == native
     with pytest.raises(ValueError, match="backend must be one of auto, torch, torch-bf16, onnxruntime"):
         load(checkpoint, "tensorrt")
+
+
+def test_colorize_is_matplotlibs_magma():
+    from matplotlib import colormaps
+
+    rng = np.random.default_rng(0)
+    disparity = np.concatenate([rng.uniform(-0.5, 2.5, 5000), [0.0, 1.0, 2.0, 255.5 / 256 * 2, 2 * (1 - 1e-9)]])
+    disparity = disparity.reshape(1, -1)
+    expected = np.round(colormaps["magma"](np.clip(disparity / 2.0, 0, 1))[..., :3] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(colorize(disparity, 2.0), expected)
+    # The default scale is the 95th percentile; NaN gets the lowest colour instead of garbage.
+    assert (colorize(np.array([[np.nan, 1.0]]), 1.0)[0, 0] == colorize(np.zeros((1, 1)), 1.0)[0, 0]).all()

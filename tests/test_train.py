@@ -301,3 +301,26 @@ def test_compiled_loss_equals_the_eager_loss(tiny_root, tmp_path):
         results.append((loss.detach(), model.depth.decoder.dispconv[0][1].weight.grad.clone()))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["stereo", "mono"])
+def test_bf16_autocast_runs_only_the_networks_in_bf16(tiny_root, tmp_path, mode):
+    """Given the same network outputs, the loss under bf16 autocast is the fp32 loss: the warps and losses run in
+    fp32 (autocast alone would run K @ points in bf16 and put pixel coordinates up to 2 px off)."""
+    config = _config(tiny_root, tmp_path, f"train.mode={mode}", "loss.automask=false")  # every pixel scored
+    model = SelfDepth(config.to_dict(), 0.54).train()
+    batch = torch.utils.data.default_collate([make_dataset(config)[i] for i in range(2)])
+    with torch.no_grad():
+        disps = [d.detach() for d in model.depth(batch["image_aug"])]
+    model.depth.forward = lambda image: disps  # the same fp32 outputs in both runs
+    if model.pose is not None:
+        motion = (torch.full((4, 3), 0.01), torch.tensor([0.02, -0.01, 0.3]).expand(4, 3))
+        model.pose.forward = lambda first, second: motion  # 2 temporal sources x batch 2
+    with torch.no_grad():
+        torch.manual_seed(0)
+        fp32 = model.compute_loss(batch)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.manual_seed(0)
+            mixed = model.compute_loss(batch)[0]
+    assert fp32 > 0.01 and mixed.dtype == torch.float32
+    assert torch.allclose(mixed, fp32, rtol=1e-6), (float(mixed), float(fp32))

@@ -116,12 +116,23 @@ class SelfDepth(L.LightningModule):
 
     def compute_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """The self-supervised loss of a batch, and its parts for logging (with the finest disparity)."""
+        disps = self.depth(batch["image_aug"])  # [(B, 1, H/2^s, W/2^s)] * scales
+        sources, transforms = self.source_views(batch)  # (B, S, 3, H, W), (B, S, 4, 4)
+        # Under bf16-mixed precision only the networks run in bf16; the warps and losses run in fp32. Autocast
+        # would otherwise run K @ points (a matmul) in bf16, whose 8-bit mantissa puts a pixel coordinate
+        # near x = 300 up to 2 px off: as much as a stereo disparity at 20 m (tests/test_train.py).
+        with torch.autocast(device_type=sources.device.type, enabled=False):
+            return self.objective(batch, [d.float() for d in disps], sources, transforms.float())
+
+    def objective(
+        self, batch: dict[str, Tensor], disps: list[Tensor], sources: Tensor, transforms: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss given the networks' outputs: ``disps`` [(B, 1, H/2^s, W/2^s)] * scales, ``sources``
+        (B, S, 3, H, W) and their target-to-source ``transforms`` (B, S, 4, 4)."""
         loss_cfg, model_cfg = self.cfg.loss, self.cfg.model
         target, K = batch["image"], batch["K"][:, 0]
         inv_K = torch.linalg.inv(K)  # once per batch, shared by every scale
         h, w = target.shape[-2:]
-        disps = self.depth(batch["image_aug"])  # [(B, 1, H/2^s, W/2^s)] * scales
-        sources, transforms = self.source_views(batch)  # (B, S, 3, H, W), (B, S, 4, 4)
 
         identity = None
         if loss_cfg.automask:

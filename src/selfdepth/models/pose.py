@@ -72,7 +72,10 @@ class PoseNet(nn.Module):
         first = torch.where(past[:, None, None, None], src, tgt)
         second = torch.where(past[:, None, None, None], tgt, src)
         axisangle, translation = self(first, second)
-        forward = pose_vec_to_mat(axisangle, translation)
-        inverse = pose_vec_to_mat(axisangle, translation, invert=True)
+        # The motion in fp32 even under bf16 autocast, which would run R @ t (a matmul) in bf16.
+        axisangle, translation = axisangle.float(), translation.float()
+        with torch.autocast(device_type=target.device.type, enabled=False):
+            forward = pose_vec_to_mat(axisangle, translation)
+            inverse = pose_vec_to_mat(axisangle, translation, invert=True)
         T = torch.where(past[:, None, None], inverse, forward)  # (T*B, 4, 4)
         return T.reshape(t, b, 4, 4).transpose(0, 1)

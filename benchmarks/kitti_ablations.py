@@ -72,7 +72,8 @@ def main() -> None:
                 continue
             command = [sys.executable, str(ROOT / "benchmarks" / "kitti_generalise.py"), "--mode", "stereo",
                        "--minutes", str(args.minutes), "--tag", f"ablate_{tag}"]
-            command += [f"--set={o}" for o in ABLATIONS[tag][1]]
+            # fp32 for every row: the committed rows ran before the preset switched to precision=auto.
+            command += ["--set=train.precision=32-true"] + [f"--set={o}" for o in ABLATIONS[tag][1]]
             print(f"=== {tag}: {' '.join(command[2:])}", flush=True)
             subprocess.run(command, check=True, cwd=ROOT)
     out = RESULTS / "kitti_ablations.md"

@@ -1,0 +1,53 @@
+"""How far `make demo` gets in its budget with each learning-rate schedule (issue 11: demo <= 0.15x the constant).
+
+Runs ``selfdepth demo --config configs/demo.yaml`` once per row of ``RUNS`` (each row's overrides pin the
+schedule, so rows stay comparable when the preset changes), into ``runs/demo_lr/<name>``, skipping rows that
+have finished, then writes ``benchmarks/results/demo_runs.json`` with steps, minutes, AbsRel and the CPU.
+Single runs, a timing-sensitive budget: run it alone on the machine.
+
+    .venv/bin/python benchmarks/demo_lr.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from selfdepth.hardware import cpu_flags, cpu_model
+from selfdepth.inference import read_checkpoint
+from selfdepth.io import save_json
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMON = ["train.precision=auto"]
+RUNS: dict[str, list[str]] = {
+    "lr1e-4": ["train.lr=1e-4", "train.warmup_steps=0"],  # the preset before 2026-12-02
+    "lr3e-4_warmup100": ["train.lr=3e-4", "train.warmup_steps=100"],
+    "lr5e-4_warmup100": ["train.lr=5e-4", "train.warmup_steps=100"],
+}
+
+
+def main() -> None:
+    runs = {}
+    for name, overrides in RUNS.items():
+        out = ROOT / "runs" / "demo_lr" / name
+        if not (out / "metrics.json").is_file():
+            command = [str(Path(sys.executable).parent / "selfdepth"), "demo", "--config", "configs/demo.yaml",
+                       "--out", str(out)] + [f"--set={o}" for o in COMMON + overrides]
+            subprocess.run(command, check=True, cwd=ROOT)
+        metrics = json.loads((out / "metrics.json").read_text())
+        ckpt = read_checkpoint(out / "run" / "checkpoints" / "last.ckpt")
+        runs[name] = {"overrides": COMMON + overrides, "steps": ckpt["global_step"],
+                      "train_minutes": round(ckpt["callbacks"]["Timer"]["time_elapsed"]["train"] / 60, 2),
+                      "abs_rel": metrics["model"]["abs_rel"], "constant_abs_rel": metrics["constant"]["abs_rel"],
+                      "abs_rel_vs_constant": metrics["abs_rel_vs_constant"], "demo_seconds": metrics["seconds"]}
+        print(name, runs[name], flush=True)
+    save_json(ROOT / "benchmarks" / "results" / "demo_runs.json", {
+        "what": "selfdepth demo --config configs/demo.yaml (stereo, 320x96, 9-minute training budget), single runs; "
+                "held-out synthetic streets, AbsRel in metres against a median-scaled constant",
+        "machine": {"cpu": cpu_model(), "flags": sorted(cpu_flags())}, "target_abs_rel_vs_constant": 0.15, "runs": runs})
+
+
+if __name__ == "__main__":
+    main()

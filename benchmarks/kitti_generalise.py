@@ -87,22 +87,22 @@ def main() -> None:
         f"data.train={TRAIN_ROOT}", f"data.kitti_split={train_split}", f"train.mode={args.mode}",
         f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}", *args.set,
     ])
-    start = time.perf_counter()
-    checkpoint = work / "run" / "checkpoints" / "last.ckpt"
+    checkpoint, minutes = work / "run" / "checkpoints" / "last.ckpt", None
     if not args.score_only:
+        start = time.perf_counter()
         checkpoint = fit(config, resume=checkpoint.is_file())
+        minutes = (time.perf_counter() - start) / 60
     elif not checkpoint.is_file():
         raise SystemExit(f"{checkpoint} not found: nothing to score")
-    minutes = (time.perf_counter() - start) / 60 if not args.score_only else None
     model = DepthModel.load(checkpoint)
     h, w = config.data.height, config.data.width
     scores = {}
     for label, root, drive in (("drive_0002", TEST_ROOT, TEST_DRIVE), ("drive_0005_own", TRAIN_ROOT, TRAIN_DRIVE)):
         split = drive_split(root, drive, work / f"{label}.txt", "l", 0, with_lidar=True)
-        result = evaluate(model, KittiDataset(root, split, h, w, ground_truth=True), garg=True)
+        data = KittiDataset(root, split, h, w, ground_truth=True)
+        result = evaluate(model, data, garg=True)
         # Also with Monodepth2's post-processing idea: the mean with the mirrored image's prediction.
-        flipped = evaluate(model, KittiDataset(root, split, h, w, ground_truth=True), garg=True, flip_tta=True)
-        result["model_flip_tta"] = flipped["model"]
+        result["model_flip_tta"] = evaluate(model, data, garg=True, flip_tta=True)["model"]
         scores[label] = result
         rows = {"model": result["model"], "constant": result["constant"]}
         if "model_median_scaled" in result:
@@ -110,7 +110,7 @@ def main() -> None:
         rows["model (flip TTA)"] = result["model_flip_tta"]
         print(f"\n{label} ({result['images']} frames with lidar)\n" + format_table(rows))
         if label == "drive_0002":
-            grid = picture_grid(model, KittiDataset(root, split, h, w, ground_truth=True),
+            grid = picture_grid(model, data,
                                 ROOT / "benchmarks" / "results" / f"{name}.png")
             print(f"wrote {grid}: input | depth | lidar")
     trained = read_checkpoint(checkpoint)

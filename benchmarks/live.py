@@ -29,7 +29,7 @@ from selfdepth.export import export_onnx
 from selfdepth.hardware import has_native_bf16
 from selfdepth.inference import DepthModel, colorize, load
 from selfdepth.io import save_image, save_json
-from selfdepth.live import SteadyColour, even_size, run_live
+from selfdepth.live import SteadyColour, even_size, run_live, video_writer
 from selfdepth.models.depth import DepthNet
 
 from _checkpoints import untrained_checkpoint
@@ -92,8 +92,7 @@ def stage_ms(model: DepthModel, video: Path, out: Path, frames: int = 50) -> dic
     stages["colour_map"] = time.perf_counter() - start
     for preset in ("veryfast", "medium"):
         start = time.perf_counter()
-        with imageio.get_writer(out, fps=10, macro_block_size=1, codec="libx264",
-                                output_params=["-preset", preset]) as writer:
+        with video_writer(out, 10, preset) as writer:
             for picture in pictures:
                 writer.append_data(picture)
         stages[f"encode_{preset}"] = time.perf_counter() - start

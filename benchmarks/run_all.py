@@ -20,7 +20,7 @@ from selfdepth.hardware import cpu_flags, cpu_model
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-# (script, its results file, [(row label, key, target, "ratio" | "fps" | "s")])
+# (script, its results file, [(row label, key, target, "ratio" | "fps" | "s")]); a dotted key reads a nested value
 BENCHMARKS = [
     ("inference.py", "inference.json", [
         ("inference, TorchScript vs Monodepth2 eager", "ratio", "<= 0.9x", "ratio"),
@@ -29,8 +29,11 @@ BENCHMARKS = [
         ("inference, int8 vs fp32 onnxruntime", "int8_over_fp32_onnxruntime", "<= 0.6x", "ratio"),
     ]),
     ("train_step.py", "train_step.json", [
-        ("training step, compiled loss vs Monodepth2", "ratio", "<= 0.5x", "ratio"),
-        ("training step, eager vs Monodepth2", "ratio_eager", "", "ratio"),
+        ("training step, bf16 autocast vs Monodepth2 (CPUs with native bf16)", "selfdepth_bf16.time_vs_monodepth2",
+         "<= 0.5x", "ratio"),
+        ("training step, fp32 compiled loss vs Monodepth2", "selfdepth.time_vs_monodepth2", "", "ratio"),
+        ("training step, fp32 eager vs Monodepth2", "selfdepth_eager.time_vs_monodepth2", "", "ratio"),
+        ("training peak memory, bf16 vs Monodepth2", "selfdepth_bf16.memory_vs_monodepth2", "<= 0.8x", "ratio"),
     ]),
     ("live.py", "live.json", [("live video end to end, best backend", "best_pipeline_fps", ">= 15 fps", "fps")]),
     ("app.py", "app.json", [("app: upload to depth image in Chromium", "median_s", "", "s")]),
@@ -47,6 +50,13 @@ def _flags(result: dict) -> str:
     return "not recorded (older file)"
 
 
+def _value(result: dict, key: str) -> float | None:
+    """``result[key]``, or for a dotted key ``a.b`` ``result[a][b]``; None where absent."""
+    for part in key.split("."):
+        result = result.get(part) if isinstance(result, dict) else None
+    return result
+
+
 def table() -> str:
     lines = [f"# Speed benchmarks\n\nTable written on: {cpu_model()} ({', '.join(sorted(cpu_flags())) or 'no flags'}).",
              "Each row is from the file named, measured in one run beside its reference.\n",
@@ -58,7 +68,7 @@ def table() -> str:
             continue
         result = json.loads(path.read_text())
         for label, key, target, kind in rows:
-            value = result.get(key)
+            value = _value(result, key)
             text = "n/a" if value is None else {"ratio": f"{value:.2f}x", "fps": f"{value:.1f} frames/s",
                                                  "s": f"{value:.2f} s"}[kind]
             lines.append(f"| {label} | {text} | {target} | {_flags(result)} | `{name}` |")

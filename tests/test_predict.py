@@ -204,5 +204,5 @@ def test_colorize_is_matplotlibs_magma():
     disparity = disparity.reshape(1, -1)
     expected = np.round(colormaps["magma"](np.clip(disparity / 2.0, 0, 1))[..., :3] * 255).astype(np.uint8)
     np.testing.assert_array_equal(colorize(disparity, 2.0), expected)
-    # The default scale is the 95th percentile; NaN gets the lowest colour instead of garbage.
+    # NaN (no disparity) gets the lowest colour instead of whatever casting NaN to an integer gives.
     assert (colorize(np.array([[np.nan, 1.0]]), 1.0)[0, 0] == colorize(np.zeros((1, 1)), 1.0)[0, 0]).all()

@@ -26,7 +26,7 @@ import numpy as np
 from selfdepth.inference import DepthModel, colorize
 from selfdepth.io import IMAGE_SUFFIXES, load_image, save_image
 
-__all__ = ["LiveResult", "SteadyColour", "open_source", "run_live", "even_size", "VIDEO_SUFFIXES"]
+__all__ = ["LiveResult", "SteadyColour", "open_source", "run_live", "even_size", "video_writer", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 _END = object()  # the decoder's last message
@@ -113,7 +113,7 @@ class SteadyColour:
         self.vmax: float | None = None
 
     def __call__(self, disparity: np.ndarray) -> np.ndarray:
-        p95 = float(np.percentile(disparity[::4, ::4], 95)) or 1.0  # every 16th pixel: as good a scale, 16x cheaper
+        p95 = float(np.percentile(disparity[::4, ::4], 95)) or 1.0  # every 16th pixel: a 16th of the sorting
         self.vmax = p95 if self.vmax is None else (1 - self.follow) * self.vmax + self.follow * p95
         return colorize(disparity, self.vmax)
 
@@ -127,6 +127,15 @@ def even_size(picture: np.ndarray) -> np.ndarray:
     return np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def video_writer(out: Path, fps: float, preset: str = "veryfast"):
+    """An imageio H.264 writer of any frame size. x264's "veryfast" preset by default: a live preview needs
+    encoding cheap, not the smallest file (the default "medium" takes CPU from the network;
+    benchmarks/live.py measures both)."""
+    import imageio.v2 as imageio
+
+    return imageio.get_writer(out, fps=fps, macro_block_size=1, codec="libx264", output_params=["-preset", preset])
+
+
 class _Writer:
     """Thread: colour-map each (frame, disparity) and write it, in arrival order."""
 
@@ -136,13 +145,8 @@ class _Writer:
         self.colour = SteadyColour()
         self.video = out.suffix.lower() in VIDEO_SUFFIXES
         if self.video:
-            import imageio.v2 as imageio
-
             out.parent.mkdir(parents=True, exist_ok=True)
-            # x264's "veryfast" preset: a live preview needs encoding cheap, not the smallest file (the
-            # default "medium" takes CPU from the network; benchmarks/live.py measures both).
-            self.writer = imageio.get_writer(out, fps=fps, macro_block_size=1, codec="libx264",
-                                             output_params=["-preset", preset])
+            self.writer = video_writer(out, fps, preset)
         else:
             out.mkdir(parents=True, exist_ok=True)
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -21,15 +21,18 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback, Timer
 
 from _machine import machine, network_gflops
 
 from selfdepth.config import load_config
 from selfdepth.data.kitti import KittiDataset, drive_split
-from selfdepth.evaluate import evaluate, format_table
-from selfdepth.inference import DepthModel, read_checkpoint
-from selfdepth.io import save_json
+from selfdepth.evaluate import evaluate, format_table, garg_crop
+from selfdepth.inference import DepthModel, colorize, read_checkpoint
+from selfdepth.io import save_image, save_json
 from selfdepth.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,12 +44,6 @@ ODOMETRY = SHARED / "kitti_odometry_04"
 
 def picture_grid(model: DepthModel, data: KittiDataset, path: Path, frames: int = 5) -> Path:
     """Rows of input | predicted depth | lidar, the depth maps in one colour scale per row (near bright)."""
-    import numpy as np
-    import torch.nn.functional as F
-
-    from selfdepth.inference import colorize
-    from selfdepth.io import save_image
-
     rows = []
     for i in np.linspace(0, len(data) - 1, min(frames, len(data))).round().astype(int):
         sample = data[int(i)]
@@ -68,6 +65,67 @@ def picture_grid(model: DepthModel, data: KittiDataset, path: Path, frames: int 
     return save_image(path, np.concatenate(rows, axis=0))
 
 
+class Snapshots(Callback):
+    """Keeps the weights every ``minutes`` of training time as ``<folder>/min<M>.ckpt``, to score how
+    the model's error on the unseen drive moves while it trains (does it overfit the one drive?)."""
+
+    def __init__(self, folder: Path, minutes: float) -> None:
+        self.folder, self.minutes = folder, minutes
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        timer = next(c for c in trainer.callbacks if isinstance(c, Timer))
+        elapsed = timer.time_elapsed("train") / 60
+        mark = int(elapsed // self.minutes) * self.minutes
+        path = self.folder / f"min{mark:05.1f}.ckpt"
+        if mark > 0 and not path.is_file():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            trainer.save_checkpoint(path, weights_only=True)
+
+
+def depth_bins(model: DepthModel, data: KittiDataset, edges: tuple[float, ...] = (0, 10, 20, 40, 80)) -> list[dict]:
+    """Per lidar range bin (Garg crop, metric depth): the share of points, the median predicted/true depth
+    and the bin's part of the AbsRel sum: where the error on a drive comes from."""
+    gts, preds = [], []
+    for i in range(len(data)):
+        sample = data[i]
+        gt = sample["depth_gt"][0].numpy()
+        pred = model.depth(sample["image"][None])
+        pred = F.interpolate(pred, gt.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+        mask = (gt > 1e-3) & (gt < edges[-1]) & garg_crop(*gt.shape)
+        gts.append(gt[mask])
+        preds.append(np.clip(pred[mask], 1e-3, edges[-1]))
+    gt, pred = np.concatenate(gts), np.concatenate(preds)
+    error = np.abs(pred - gt) / gt
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (gt >= lo) & (gt < hi)
+        if inside.any():
+            rows.append({"metres": [lo, hi], "share": float(inside.mean()),
+                         "median_pred_over_true": float(np.median(pred[inside] / gt[inside])),
+                         "abs_rel": float(error[inside].mean()), "abs_rel_part": float(error[inside].sum() / error.size)})
+    return rows
+
+
+def curve(folder: Path, data: dict[str, KittiDataset], path: Path) -> Path:
+    """AbsRel of every snapshot on each drive (metric, median-scaled, flip TTA): the error along training."""
+    rows = []
+    for snapshot in sorted(folder.glob("min*.ckpt")):
+        model = DepthModel.load(snapshot)
+        row: dict = {"minutes": float(snapshot.stem[3:]), "steps": read_checkpoint(snapshot)["global_step"]}
+        for label, drive_data in data.items():
+            result = evaluate(model, drive_data, garg=True)
+            tta = evaluate(model, drive_data, garg=True, flip_tta=True)["model"]
+            row[label] = {"abs_rel": result["model"]["abs_rel"], "constant": result["constant"]["abs_rel"],
+                          "abs_rel_median_scaled": result.get("model_median_scaled", result["model"])["abs_rel"],
+                          "abs_rel_flip_tta": tta["abs_rel"]}
+            if model.metric:
+                row[label]["by_range"] = depth_bins(model, drive_data)
+        rows.append(row)
+        print(f"{snapshot.name}: " + ", ".join(f"{k} {v['abs_rel']:.3f} ({v['abs_rel'] / v['constant']:.3f}x)"
+                                               for k, v in row.items() if isinstance(v, dict)), flush=True)
+    return save_json(path, {"snapshots": rows, "folder": str(folder)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", default="stereo", choices=("stereo", "mono", "mono+stereo"))
@@ -76,6 +134,8 @@ def main() -> None:
     parser.add_argument("--work", default="runs/kitti_generalise", help="checkpoints and logs")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides")
     parser.add_argument("--score-only", action="store_true", help="score the run's last checkpoint; train nothing")
+    parser.add_argument("--snapshot-minutes", type=float, default=0.0,
+                        help="also keep the weights every this many training minutes (run/snapshots/)")
     args = parser.parse_args()
     for folder in (TRAIN_ROOT / TRAIN_DRIVE, TEST_ROOT / TEST_DRIVE):
         if not folder.is_dir():
@@ -90,19 +150,25 @@ def main() -> None:
     checkpoint, minutes = work / "run" / "checkpoints" / "last.ckpt", None
     if not args.score_only:
         start = time.perf_counter()
-        checkpoint = fit(config, resume=checkpoint.is_file())
+        extra = [Snapshots(work / "run" / "snapshots", args.snapshot_minutes)] if args.snapshot_minutes > 0 else []
+        checkpoint = fit(config, resume=checkpoint.is_file(), callbacks=extra)
         minutes = (time.perf_counter() - start) / 60
     elif not checkpoint.is_file():
         raise SystemExit(f"{checkpoint} not found: nothing to score")
     model = DepthModel.load(checkpoint)
     h, w = config.data.height, config.data.width
+    data = {label: KittiDataset(root, drive_split(root, drive, work / f"{label}.txt", "l", 0, with_lidar=True),
+                                h, w, ground_truth=True)
+            for label, root, drive in (("drive_0002", TEST_ROOT, TEST_DRIVE), ("drive_0005_own", TRAIN_ROOT, TRAIN_DRIVE))}
+    if args.snapshot_minutes > 0:
+        curve(work / "run" / "snapshots", data, ROOT / "benchmarks" / "results" / f"{name}_curve.json")
     scores = {}
-    for label, root, drive in (("drive_0002", TEST_ROOT, TEST_DRIVE), ("drive_0005_own", TRAIN_ROOT, TRAIN_DRIVE)):
-        split = drive_split(root, drive, work / f"{label}.txt", "l", 0, with_lidar=True)
-        data = KittiDataset(root, split, h, w, ground_truth=True)
-        result = evaluate(model, data, garg=True)
+    for label, drive_data in data.items():
+        result = evaluate(model, drive_data, garg=True)
         # Also with Monodepth2's post-processing idea: the mean with the mirrored image's prediction.
-        result["model_flip_tta"] = evaluate(model, data, garg=True, flip_tta=True)["model"]
+        result["model_flip_tta"] = evaluate(model, drive_data, garg=True, flip_tta=True)["model"]
+        if model.metric:
+            result["by_range"] = depth_bins(model, drive_data)
         scores[label] = result
         rows = {"model": result["model"], "constant": result["constant"]}
         if "model_median_scaled" in result:
@@ -110,7 +176,7 @@ def main() -> None:
         rows["model (flip TTA)"] = result["model_flip_tta"]
         print(f"\n{label} ({result['images']} frames with lidar)\n" + format_table(rows))
         if label == "drive_0002":
-            grid = picture_grid(model, data,
+            grid = picture_grid(model, drive_data,
                                 ROOT / "benchmarks" / "results" / f"{name}.png")
             print(f"wrote {grid}: input | depth | lidar")
     trained = read_checkpoint(checkpoint)

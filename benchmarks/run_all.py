@@ -31,7 +31,11 @@ BENCHMARKS = [
     ("train_step.py", "train_step.json", [
         ("training step, bf16 autocast vs Monodepth2 (CPUs with native bf16)", "selfdepth_bf16.time_vs_monodepth2",
          "<= 0.5x", "ratio"),
+        ("training step, bf16 autocast, channels-last vs Monodepth2", "selfdepth_bf16_channels_last.time_vs_monodepth2",
+         "<= 0.5x", "ratio"),
         ("training step, fp32 compiled loss vs Monodepth2", "selfdepth.time_vs_monodepth2", "", "ratio"),
+        ("training step, fp32 compiled, channels-last vs Monodepth2", "selfdepth_channels_last.time_vs_monodepth2", "",
+         "ratio"),
         ("training step, fp32 eager vs Monodepth2", "selfdepth_eager.time_vs_monodepth2", "", "ratio"),
         ("training peak memory, bf16 vs Monodepth2", "selfdepth_bf16.memory_vs_monodepth2", "<= 0.8x", "ratio"),
     ]),

@@ -6,8 +6,9 @@ The Monodepth2 step is its trainer's process_batch + compute_losses + backward +
 written out with its own networks and layers (its trainer calls .cuda(), so it cannot run as-is
 on a CPU). Each variant runs in a fresh subprocess, which also reports its peak resident memory.
 Variants: ours with torch.compile'd photometric error (the presets' setting), ours eager, ours under
-bf16 autocast (networks in bf16, warps and losses in fp32; only where the CPU has native bf16), and
-Monodepth2. Also recorded: the networks' GFLOPs per step (forward x 3 for forward + backward) and
+bf16 autocast (networks in bf16, warps and losses in fp32; only where the CPU has native bf16), the
+compiled fp32 and bf16 ones with the networks in channels-last (NHWC) memory order, and Monodepth2.
+Also recorded: the networks' GFLOPs per step (forward x 3 for forward + backward) and
 the time that takes at the measured matmul peak, the floor no implementation goes under.
 Writes benchmarks/results/train_step.json. Targets: ours <= 0.5x the reference's time and
 <= 0.8x its peak memory.
@@ -66,9 +67,9 @@ def time_steps(step, repeats: int) -> list[float]:
     return times
 
 
-def ours(batch, repeats: int, compiled: bool = True, bf16: bool = False) -> list[float]:
+def ours(batch, repeats: int, compiled: bool = True, bf16: bool = False, channels_last: bool = False) -> list[float]:
     config = load_config(None, ["train.mode=mono+stereo", f"data.height={H}", f"data.width={W}",
-                                f"train.compile_loss={compiled}"])
+                                f"train.compile_loss={compiled}", f"train.channels_last={channels_last}"])
     torch.manual_seed(0)
     model = SelfDepth(config.to_dict(), 0.54).train()
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
@@ -139,7 +140,8 @@ def reference(batch, repeats: int, networks, layers) -> list[float]:
     return time_steps(step, repeats)
 
 
-VARIANTS = ("selfdepth", "selfdepth_eager", "selfdepth_bf16", "monodepth2")
+VARIANTS = ("selfdepth", "selfdepth_eager", "selfdepth_channels_last", "selfdepth_bf16", "selfdepth_bf16_channels_last",
+            "monodepth2")
 
 
 def run_variant(name: str, repeats: int) -> dict:
@@ -151,7 +153,8 @@ def run_variant(name: str, repeats: int) -> dict:
             return {"error": "pip could not fetch monodepth2==1.0.0: no reference"}
         times = reference(batch, repeats, *md2)
     else:
-        times = ours(batch, repeats, compiled=name != "selfdepth_eager", bf16=name == "selfdepth_bf16")
+        times = ours(batch, repeats, compiled=name != "selfdepth_eager", bf16="bf16" in name,
+                     channels_last=name.endswith("channels_last"))
     return {"median_s": statistics.median(times), "times_s": times,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -183,7 +186,7 @@ def main() -> None:
     if "bf16_matmul_gflops" in info:
         result["floor_s_at_bf16_peak"] = round(gflops / info["bf16_matmul_gflops"], 3)
     for name in VARIANTS:
-        if name == "selfdepth_bf16" and not has_native_bf16():
+        if "bf16" in name and not has_native_bf16():
             result[name] = {"skipped": "this CPU has no native bf16 (avx512_bf16/amx_bf16)"}
             continue
         out = subprocess.run([sys.executable, __file__, "--one", name, "--repeats", str(args.repeats)],
@@ -198,7 +201,8 @@ def main() -> None:
                 result[name]["memory_vs_monodepth2"] = round(result[name]["peak_rss_mb"] / ref["peak_rss_mb"], 3)
     result["targets"] = {"time_vs_monodepth2": 0.5, "memory_vs_monodepth2": 0.8}
     result["note"] = ("selfdepth: train.compile_loss=true (the presets'); selfdepth_bf16: that under bf16 autocast "
-                      "(train.precision=bf16-mixed); peak_rss_mb: the whole subprocess's peak, Python and imports included")
+                      "(train.precision=bf16-mixed); *_channels_last: the networks' weights in NHWC order "
+                      "(train.channels_last=true); peak_rss_mb: the whole subprocess's peak, Python and imports included")
     out = Path(__file__).parent / "results" / "train_step.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

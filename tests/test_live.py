@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import imageio.v2 as imageio
@@ -62,6 +63,49 @@ def test_every_frame_is_written_in_order(model, rendered, tmp_path):
     with imageio.get_reader(mp4) as reader:
         decoded = [np.asarray(f) for f in reader]
     assert len(decoded) == 12 and [_index(f) for f in decoded] == list(range(12))
+
+
+class _Uneven:
+    """A model whose passes take uneven time (the first of each pair is slow): with several network workers
+    they finish out of order."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def predict_batch(self, frames, flip_tta=False):
+        self.calls += 1
+        time.sleep(0.15 if self.calls % 2 else 0.0)
+        return self.model.predict_batch(frames, flip_tta=flip_tta)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_concurrent_network_passes_write_every_frame_in_order(model, rendered, tmp_path, workers):
+    result = run_live(_Uneven(model), iter(rendered), tmp_path / "frames", progress=False, workers=workers)
+    written = sorted((tmp_path / "frames").glob("*.png"))
+    assert result.frames == len(written) == 12
+    assert [_index(load_image(p)) for p in written] == list(range(12))
+    one = run_live(model, iter(rendered), tmp_path / "one", progress=False, workers=1)
+    assert one.frames == 12
+    for a, b in zip(written, sorted((tmp_path / "one").glob("*.png"))):  # the same pictures as one at a time
+        np.testing.assert_array_equal(load_image(a), load_image(b))
+
+
+def test_onnx_workers_share_the_cores(model_path, rendered, tmp_path):
+    from selfdepth.export import export_onnx
+    from selfdepth.live import network_workers, onnx_threads
+
+    assert network_workers(0, "onnxruntime") == 2 and network_workers(0, "torch") == 1 and network_workers(3, "torch") == 3
+    with pytest.raises(ValueError, match="workers must be 0"):
+        network_workers(-1, "torch")
+    with pytest.raises(ValueError, match="encoder preset must be one of ultrafast"):
+        run_live(load(model_path), iter(rendered), tmp_path / "x.mp4", progress=False, encoder_preset="warp9")
+    threads = onnx_threads(0)
+    assert threads == max(1, (os.cpu_count() or 1) // 2)
+    onnx = load(export_onnx(model_path, tmp_path / "m.onnx"), threads=threads)
+    assert onnx._fast.session.get_session_options().intra_op_num_threads == threads
+    result = run_live(onnx, iter(rendered), tmp_path / "frames", progress=False, backend="onnxruntime")
+    assert [_index(load_image(p)) for p in sorted((tmp_path / "frames").glob("*.png"))] == list(range(12))
+    assert result.frames == 12 and result.backend == "onnxruntime"
 
 
 def test_odd_sized_frames_make_a_video(model, tmp_path):

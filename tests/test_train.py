@@ -303,6 +303,25 @@ def test_compiled_loss_equals_the_eager_loss(tiny_root, tmp_path):
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-3, atol=1e-6)
 
 
+def test_channels_last_changes_the_layout_not_the_loss(tiny_root, tmp_path):
+    """train.channels_last keeps the networks' weights in NHWC order; the loss and gradients are unchanged."""
+    results = []
+    for channels_last in (False, True):
+        config = _config(tiny_root, tmp_path, "train.mode=mono+stereo", f"train.channels_last={channels_last}")
+        batch = torch.utils.data.default_collate([make_dataset(config)[i] for i in range(2)])
+        torch.manual_seed(0)
+        model = SelfDepth(config.to_dict(), 0.54).train()
+        conv = model.depth.decoder.dispconv[0][1].weight
+        assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
+        assert model.pose.encoder.net.conv1.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+        torch.manual_seed(1)  # same auto-mask tie-breaking noise
+        loss = model.compute_loss(batch)[0]
+        loss.backward()
+        results.append((loss.detach(), conv.grad.clone()))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-3, atol=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["stereo", "mono"])
 def test_bf16_autocast_runs_only_the_networks_in_bf16(tiny_root, tmp_path, mode):
     """Given the same network outputs, the loss under bf16 autocast is the fp32 loss: the warps and losses run in

@@ -70,12 +70,12 @@ def _live(args: argparse.Namespace) -> None:
     import tempfile
 
     from selfdepth.export import load_fastest
-    from selfdepth.live import run_live
+    from selfdepth.live import onnx_threads, run_live
 
     with tempfile.TemporaryDirectory() as work:
-        model, backend = load_fastest(args.checkpoint, args.backend, Path(work))
+        model, backend = load_fastest(args.checkpoint, args.backend, Path(work), onnx_threads(args.workers))
         result = run_live(model, args.live, args.out, args.batch_size, args.stall_seconds, backend=backend,
-                          flip_tta=args.flip_tta)
+                          flip_tta=args.flip_tta, workers=args.workers, encoder_preset=args.encoder_preset)
     print(f"wrote {result.frames} frames to {result.out}: {result.fps:.1f} frames/s end to end ({backend})")
 
 
@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", metavar="SOURCE", help="stream depth for a video file, image folder, stream URL or "
                    "webcam (webcam:0, /dev/video0): decode, network and encode run in a pipeline")
     p.add_argument("--stall-seconds", type=float, default=10.0, help="with --live: stop when no frame comes this long")
+    p.add_argument("--workers", type=int, default=0, help="with --live: network passes at once "
+                   "(default: 2 with onnxruntime, each on half the cores; 1 with torch)")
+    p.add_argument("--encoder-preset", default="ultrafast", help="with --live to a video: x264's speed/size "
+                   "trade-off, ultrafast (least CPU, largest file) ... medium ... veryslow")
     p.add_argument("--batch-size", type=int, default=4, help="images per network pass")
     p.add_argument("--flip-tta", action="store_true", help="average with the mirrored image's prediction")
     p.add_argument("--backend", choices=("auto", "torch", "torch-bf16", "onnxruntime"), default="auto",

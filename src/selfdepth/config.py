@@ -114,6 +114,9 @@ class TrainConfig:
     # on a 2-core CPU (benchmarks/train_step.py). Needs a C++ compiler; falls back to eager with a warning.
     # Off here (a new process compiles for ~19 s, ~1 s with inductor's cache warm), on in the presets.
     compile_loss: bool = False
+    # Keep the networks' weights in NHWC (channels-last) memory order, oneDNN's native layout for CPU
+    # convolutions; the same arithmetic in another order (benchmarks/train_step.py measures the time).
+    channels_last: bool = False
     progress_bar: bool = True  # show a progress bar
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,12 +148,14 @@ class DepthModel:
         self.height, self.width = config.data.height, config.data.width
         self.scale = metric_scale(baseline_m) if (baseline_m and config.uses_stereo) else None
         self._fast = runner
+        self._building = threading.Lock()  # callers in several threads (the live pipeline) build the copy once
         self.bf16 = bf16
 
     @classmethod
-    def from_onnx(cls, path: str | Path) -> DepthModel:
-        """Load a file written by ``selfdepth export --onnx`` and run it with onnxruntime."""
-        runner = OnnxRunner(path)
+    def from_onnx(cls, path: str | Path, threads: int = 0) -> DepthModel:
+        """Load a file written by ``selfdepth export --onnx`` and run it with onnxruntime (``threads``: its
+        intra-op threads per call, 0 for its own choice)."""
+        runner = OnnxRunner(path, threads)
         return cls(None, runner.config, runner.baseline_m, runner)
 
     @property
@@ -180,9 +183,10 @@ class DepthModel:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
         size = images.shape[-2:]
         x = F.interpolate(images, (self.height, self.width), mode="bilinear", align_corners=False, antialias=True)
-        if self._fast is None:
-            assert self.net is not None
-            self._fast = optimise_for_inference(self.net, self.height, self.width, self.bf16)
+        with self._building:
+            if self._fast is None:
+                assert self.net is not None
+                self._fast = optimise_for_inference(self.net, self.height, self.width, self.bf16)
         disp = self._fast(x)
         if flip_tta:
             disp = 0.5 * (disp + self._fast(x.flip(-1)).flip(-1))
@@ -215,7 +219,7 @@ class DepthModel:
 BACKENDS = ("auto", "torch", "torch-bf16", "onnxruntime")  # what ``load`` accepts
 
 
-def load(path: str | Path, backend: str = "torch") -> DepthModel:
+def load(path: str | Path, backend: str = "torch", threads: int = 0) -> DepthModel:
     """Load a checkpoint (or, with ``backend="onnxruntime"`` or a ``.onnx`` path, an exported model).
 
     ``auto``: onnxruntime for a ``.onnx`` file; for a checkpoint ``torch-bf16`` where the CPU has
@@ -224,12 +228,12 @@ def load(path: str | Path, backend: str = "torch") -> DepthModel:
     ``torch-bf16`` runs a bfloat16 copy of the network where the CPU computes bf16 natively
     (avx512_bf16 / amx_bf16): 0.63x the time of fp32 TorchScript on an AVX-512 BF16 EPYC
     (benchmarks/results/inference.json). Elsewhere it prints a notice and runs fp32, since
-    emulated bf16 is slower than fp32.
+    emulated bf16 is slower than fp32. ``threads``: onnxruntime's intra-op threads per call (0: its choice).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "onnxruntime" or str(path).endswith(".onnx"):
-        return DepthModel.from_onnx(path)
+        return DepthModel.from_onnx(path, threads)
     native = has_native_bf16()
     if backend == "torch-bf16" and not native:
         print("backend: torch fp32 (this CPU has no native bf16: no avx512_bf16/amx_bf16)")

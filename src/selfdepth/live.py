@@ -1,9 +1,14 @@
 """Depth for a stream of frames: ``selfdepth predict --live SOURCE``, and the video path of ``predict``.
 
-Decoding, the network and colour-mapping/encoding run in a pipeline of three
-threads joined by short queues, so the network never waits for ffmpeg:
+Decoding, the network and colour-mapping/encoding run in a pipeline of threads
+joined by short queues, so the network never waits for ffmpeg:
 
-    decode (ffmpeg / image files) -> queue -> network (batches) -> queue -> colour map + encode
+    decode (ffmpeg / image files) -> queue -> network (batches, ``workers`` at once) -> queue -> colour map + encode
+
+With onnxruntime the network runs two frames at once, each on its own share of
+the cores: on 2 cores two single-thread runs side by side take 0.78x the time
+per frame of one two-thread run (int8; convolutions this small do not split
+well across threads). The writer still gets the frames in order.
 
 A source is a video file, a folder of images, a stream URL that ffmpeg reads,
 or a webcam (``webcam:0`` or ``/dev/video0``). The output is an mp4 of each
@@ -14,10 +19,13 @@ clear message; what was written so far is kept (the video file is closed).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +34,14 @@ import numpy as np
 from selfdepth.inference import DepthModel, colorize
 from selfdepth.io import IMAGE_SUFFIXES, load_image, save_image
 
-__all__ = ["LiveResult", "SteadyColour", "open_source", "run_live", "even_size", "video_writer", "VIDEO_SUFFIXES"]
+__all__ = [
+    "LiveResult", "SteadyColour", "open_source", "run_live", "even_size", "video_writer", "onnx_threads", "network_workers",
+    "ENCODER_PRESET", "ENCODER_PRESETS", "VIDEO_SUFFIXES",
+]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 _END = object()  # the decoder's last message
+ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
 @dataclass
@@ -127,10 +139,13 @@ def even_size(picture: np.ndarray) -> np.ndarray:
     return np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
-def video_writer(out: Path, fps: float, preset: str = "veryfast"):
-    """An imageio H.264 writer of any frame size. x264's "veryfast" preset by default: a live preview needs
-    encoding cheap, not the smallest file (the default "medium" takes CPU from the network;
-    benchmarks/live.py measures both)."""
+ENCODER_PRESET = "ultrafast"  # x264's cheapest: 12.8 -> 15.3 frames/s end to end against "veryfast" (live.json)
+
+
+def video_writer(out: Path, fps: float, preset: str = ENCODER_PRESET):
+    """An imageio H.264 writer of any frame size. x264's "ultrafast" preset by default: a live preview needs
+    encoding cheap, not the smallest file (x264's own default "medium" and even "veryfast" take CPU from the
+    network; benchmarks/live.py measures all three). Its files are larger at the same quality."""
     import imageio.v2 as imageio
 
     return imageio.get_writer(out, fps=fps, macro_block_size=1, codec="libx264", output_params=["-preset", preset])
@@ -139,7 +154,7 @@ def video_writer(out: Path, fps: float, preset: str = "veryfast"):
 class _Writer:
     """Thread: colour-map each (frame, disparity) and write it, in arrival order."""
 
-    def __init__(self, out: Path, fps: float, preset: str = "veryfast") -> None:
+    def __init__(self, out: Path, fps: float, preset: str = ENCODER_PRESET) -> None:
         self.out, self.count, self.error = out, 0, None
         self.queue: queue.Queue = queue.Queue(maxsize=8)
         self.colour = SteadyColour()
@@ -176,10 +191,23 @@ class _Writer:
             raise ValueError(f"{self.out}: cannot write output after {self.count} frames: {self.error}")
 
 
+def network_workers(workers: int, backend: str) -> int:
+    """Network passes run at once: ``workers``, or for 0 two with onnxruntime and one with torch (whose
+    TorchScript copy already spreads one pass over every core)."""
+    if workers < 0:
+        raise ValueError(f"workers must be 0 (automatic) or more, got {workers}")
+    return workers if workers > 0 else (2 if backend == "onnxruntime" else 1)
+
+
+def onnx_threads(workers: int = 0) -> int:
+    """onnxruntime intra-op threads per pass, so that the ``workers`` passes share the cores between them."""
+    return max(1, (os.cpu_count() or 1) // network_workers(workers, "onnxruntime"))
+
+
 def run_live(model: DepthModel, source: str | Path | Iterable[np.ndarray], out: str | Path, batch_size: int = 1,
              stall_s: float = 10.0, progress: bool = True, name: str | None = None, fps: float | None = None,
              total: int | None = None, backend: str = "torch", flip_tta: bool = False,
-             encoder_preset: str = "veryfast") -> LiveResult:
+             encoder_preset: str = ENCODER_PRESET, workers: int = 0) -> LiveResult:
     """Run ``model`` over every frame of ``source`` and write each frame beside its depth to ``out``.
 
     Args:
@@ -190,9 +218,14 @@ def run_live(model: DepthModel, source: str | Path | Iterable[np.ndarray], out: 
         stall_s: give up when no frame arrives for this long.
         name: what the progress bar calls the source.
         encoder_preset: x264's speed/size trade-off for a video ``out`` (ultrafast ... medium ... veryslow).
+        backend: what runs ``model`` ("onnxruntime", "torch", ...), for the report and for ``workers``.
+        workers: network passes at once (0: see ``network_workers``); for onnxruntime load the model with
+            ``onnx_threads(workers)`` threads so that they share the cores.
     """
     from tqdm import tqdm
 
+    if encoder_preset not in ENCODER_PRESETS:
+        raise ValueError(f"encoder preset must be one of {', '.join(ENCODER_PRESETS)}, got {encoder_preset!r}")
     out = Path(out)
     if isinstance(source, (str, Path)):
         name = name or Path(str(source)).name or str(source)
@@ -205,6 +238,22 @@ def run_live(model: DepthModel, source: str | Path | Iterable[np.ndarray], out: 
     threading.Thread(target=_decode, args=(frames, decoded, stop), daemon=True).start()
     writer = _Writer(out, fps or 10.0, encoder_preset)
     bar = tqdm(total=total, unit="frame", desc=name or "live", disable=not progress)
+    parallel = network_workers(workers, backend)
+    pool = ThreadPoolExecutor(parallel, thread_name_prefix="network")
+    running: deque[tuple[list[np.ndarray], Future]] = deque()  # passes in frame order, oldest first
+
+    def infer(batch: list[np.ndarray]) -> list[np.ndarray]:
+        if any(f.shape != batch[0].shape for f in batch):  # a folder of mixed sizes: one at a time
+            return [model.predict(f, flip_tta=flip_tta).disparity for f in batch]
+        return [p.disparity for p in model.predict_batch(batch, flip_tta=flip_tta)]
+
+    def hand_over_oldest() -> None:
+        batch, future = running.popleft()
+        for frame, disparity in zip(batch, future.result()):
+            writer.queue.put((frame, disparity))
+        bar.update(len(batch))
+        bar.set_postfix(fps=f"{bar.n / (time.perf_counter() - start):.1f}", refresh=False)
+
     start, failure, ended = None, None, False
     try:
         while not ended:
@@ -225,16 +274,14 @@ def run_live(model: DepthModel, source: str | Path | Iterable[np.ndarray], out: 
                 break
             if start is None:
                 start = time.perf_counter()
-            if any(f.shape != batch[0].shape for f in batch):  # a folder of mixed sizes: one at a time
-                predictions = [model.predict(f, flip_tta=flip_tta) for f in batch]
-            else:
-                predictions = model.predict_batch(batch, flip_tta=flip_tta)
-            for frame, prediction in zip(batch, predictions):
-                writer.queue.put((frame, prediction.disparity))
-            bar.update(len(batch))
-            bar.set_postfix(fps=f"{bar.n / (time.perf_counter() - start):.1f}", refresh=False)
+            running.append((batch, pool.submit(infer, batch)))
+            while len(running) >= parallel:  # the next pass starts when the oldest is handed on
+                hand_over_oldest()
+        while running:  # also after a stall or a decoding error: what the network did is written
+            hand_over_oldest()
     finally:
         stop.set()
+        pool.shutdown(cancel_futures=True)
         bar.close()
         writer.close()  # every frame handed over is written, and the video file is finalised
     seconds = time.perf_counter() - start if start is not None else 0.0

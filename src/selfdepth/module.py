@@ -60,6 +60,10 @@ class SelfDepth(L.LightningModule):
         m, data = self.cfg.model, self.cfg.data
         self.depth = DepthNet(m.pretrained_encoder, m.scales, depth_to_sigmoid(m.init_depth, m.min_depth, m.max_depth))
         self.pose = PoseNet(m.pretrained_encoder) if self.cfg.uses_temporal else None
+        if self.cfg.train.channels_last:  # convolutions then return NHWC maps too; the warps take any layout
+            self.depth.to(memory_format=torch.channels_last)
+            if self.pose is not None:
+                self.pose.to(memory_format=torch.channels_last)
         self.backproject = BackprojectDepth(data.height, data.width)
         # A module for barron_adaptive: its alpha and c then train with the networks and live in checkpoints.
         self.pixel_loss = self.cfg.pixel_loss()

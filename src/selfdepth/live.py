@@ -139,13 +139,13 @@ def even_size(picture: np.ndarray) -> np.ndarray:
     return np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
-ENCODER_PRESET = "ultrafast"  # x264's cheapest: 12.8 -> 15.3 frames/s end to end against "veryfast" (live.json)
+ENCODER_PRESET = "ultrafast"  # x264's cheapest: 13.9 frames/s end to end against 11.9 with "veryfast" (live.json)
 
 
 def video_writer(out: Path, fps: float, preset: str = ENCODER_PRESET):
     """An imageio H.264 writer of any frame size. x264's "ultrafast" preset by default: a live preview needs
     encoding cheap, not the smallest file (x264's own default "medium" and even "veryfast" take CPU from the
-    network; benchmarks/live.py measures all three). Its files are larger at the same quality."""
+    network; benchmarks/live.py measures all three), at the price of larger files."""
     import imageio.v2 as imageio
 
     return imageio.get_writer(out, fps=fps, macro_block_size=1, codec="libx264", output_params=["-preset", preset])

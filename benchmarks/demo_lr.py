@@ -29,6 +29,9 @@ RUNS: dict[str, list[str]] = {
     # a fresh clone's pip install and the rendering; channels-last for faster steps (benchmarks/train_step.py).
     "lr5e-4_warmup100_11min_channels_last": ["train.lr=5e-4", "train.warmup_steps=100", "train.max_minutes=11",
                                              "train.channels_last=true"],
+    # The same with an exponential moving average of the weights (~100 steps) as the saved model.
+    "lr5e-4_warmup100_11min_channels_last_ema0.99": ["train.lr=5e-4", "train.warmup_steps=100", "train.max_minutes=11",
+                                                     "train.channels_last=true", "train.ema_decay=0.99"],
 }
 RESULTS = ROOT / "benchmarks" / "results" / "demo_runs.json"
 

@@ -32,6 +32,9 @@ ABLATIONS: dict[str, tuple[str, list[str]]] = {
     "res640": ("640x192 input (Monodepth2's size; 2.4x the pixels, fewer steps)", ["data.height=192", "data.width=640"]),
     "monodepth2_init": ("Monodepth2's initial depth (sigmoid 0.5)", ["model.init_depth=0.2"]),
     "no_automask": ("auto-mask off", ["loss.automask=false"]),
+    # The 60-minute curve (kitti_generalise_stereo_res640_60min_curve.json) wanders 0.41x-0.54x on 0002 from one
+    # 5-minute snapshot to the next: does averaging the weights (~200 steps) steady it?
+    "ema": ("+ weights averaged over ~200 steps (EMA, decay 0.995)", ["train.ema_decay=0.995"]),
 }
 
 

@@ -31,7 +31,9 @@ from selfdepth.export import export_onnx
 from selfdepth.hardware import has_native_bf16
 from selfdepth.inference import DepthModel, colorize, load
 from selfdepth.io import save_image, save_json
-from selfdepth.live import ENCODER_PRESET, SteadyColour, even_size, network_workers, onnx_threads, run_live, video_writer
+from selfdepth.live import (
+    ENCODER_PRESET, SteadyColour, even_size, network_workers, onnx_threads, run_live, side_by_side, video_writer,
+)
 from selfdepth.models.depth import DepthNet
 
 from _checkpoints import untrained_checkpoint
@@ -69,13 +71,13 @@ def sequential_fps(model: DepthModel, video: Path, out: Path) -> float:
 
 
 def network_fps(model: DepthModel, video: Path, frames: int = 50) -> float:
-    """The network alone (with its resize in and out) on already decoded frames."""
+    """The network alone (with its resize in, as the live pipeline runs it) on already decoded frames."""
     with imageio.get_reader(video) as reader:
         decoded = [np.asarray(f)[..., :3] for _, f in zip(range(frames), reader)]
-    model.predict(decoded[0])
+    model.network_disparity(decoded[:1])
     start = time.perf_counter()
     for frame in decoded:
-        model.predict(frame)
+        model.network_disparity([frame])
     return len(decoded) / (time.perf_counter() - start)
 
 
@@ -86,12 +88,16 @@ def stage_ms(model: DepthModel, video: Path, out: Path, frames: int = 50) -> dic
         decoded = [np.asarray(f)[..., :3] for _, f in zip(range(frames), reader)]
     stages = {"decode": time.perf_counter() - start}
     start = time.perf_counter()
-    disparities = [model.predict(f).disparity for f in decoded]
-    stages["network_with_resizes"] = time.perf_counter() - start
+    disparities = [model.network_disparity([f])[0, 0].numpy() for f in decoded]
+    stages["network_with_resize_in"] = time.perf_counter() - start
     colour = SteadyColour()
     start = time.perf_counter()
-    pictures = [even_size(np.concatenate([f, colour(d)], axis=1)) for f, d in zip(decoded, disparities)]
-    stages["colour_map"] = time.perf_counter() - start
+    pictures = [side_by_side(f, colour(d)) for f, d in zip(decoded, disparities)]
+    stages["colour_map_and_scale_up"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for f in decoded:  # how the pipeline drew a frame before 2026-12-03's second session, for comparison
+        even_size(np.concatenate([f, colorize(model.predict(f).disparity)], axis=1))
+    stages["network_resizes_and_full_size_colour_map_before"] = time.perf_counter() - start
     for preset in ("ultrafast", "veryfast", "medium"):
         start = time.perf_counter()
         with video_writer(out, 10, preset) as writer:

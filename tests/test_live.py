@@ -72,10 +72,10 @@ class _Uneven:
     def __init__(self, model):
         self.model, self.calls = model, 0
 
-    def predict_batch(self, frames, flip_tta=False):
+    def network_disparity(self, frames, flip_tta=False):
         self.calls += 1
         time.sleep(0.15 if self.calls % 2 else 0.0)
-        return self.model.predict_batch(frames, flip_tta=flip_tta)
+        return self.model.network_disparity(frames, flip_tta=flip_tta)
 
 
 @pytest.mark.parametrize("workers", [2, 3])
@@ -162,3 +162,32 @@ def test_live_from_the_command_line(model_path, rendered, tmp_path, capsys):
         assert len([f for f in reader]) == 5
     assert main(["predict", "--checkpoint", str(model_path)]) == 2
     assert "give image files, folders or videos" in capsys.readouterr().err
+
+
+def test_side_by_side_pads_odd_sizes_and_reuses_its_buffer():
+    from selfdepth.live import even_size, side_by_side
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (75, 121, 3), dtype=np.uint8)
+    colour = rng.integers(0, 256, (75, 121, 3), dtype=np.uint8)
+    picture = side_by_side(frame, colour)
+    np.testing.assert_array_equal(picture, even_size(np.concatenate([frame, colour], axis=1)))
+    assert side_by_side(frame, colour, picture) is picture  # the writer fills one buffer per frame size
+    flat = side_by_side(frame, np.full((24, 40, 3), 77, np.uint8))  # a network-size picture is scaled up
+    assert picture.shape == flat.shape == (76, 242, 3) and (flat[:75, 121:242] == 77).all()
+
+
+def test_live_colours_match_colour_mapping_the_full_resolution_depth(model, rendered):
+    """Live video colour-maps at the network's size and scales the colours up; the picture matches
+    colour-mapping the disparity scaled up to the frame (how ``predict`` draws it) up to edge blending."""
+    from selfdepth.inference import colorize
+    from selfdepth.live import side_by_side
+
+    frame = np.repeat(np.repeat(rendered[0], 2, axis=0), 2, axis=1)  # 128x256: twice the network's size
+    full = model.predict(frame).disparity
+    vmax = float(np.percentile(full, 95))
+    small = model.network_disparity([frame])[0, 0].numpy()
+    live = side_by_side(frame, colorize(small, vmax))[:, 256:].astype(int)
+    reference = colorize(full, vmax).astype(int)
+    difference = np.abs(live - reference)
+    assert difference.mean() < 2.0 and np.percentile(difference, 99) < 24, (difference.mean(), difference.max())

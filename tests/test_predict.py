@@ -206,3 +206,18 @@ def test_colorize_is_matplotlibs_magma():
     np.testing.assert_array_equal(colorize(disparity, 2.0), expected)
     # NaN (no disparity) gets the lowest colour instead of whatever casting NaN to an integer gives.
     assert (colorize(np.array([[np.nan, 1.0]]), 1.0)[0, 0] == colorize(np.zeros((1, 1)), 1.0)[0, 0]).all()
+
+
+def test_network_input_resizes_in_uint8_like_the_float_resize():
+    import torch.nn.functional as F
+
+    from selfdepth.inference import network_input
+
+    image = np.random.default_rng(0).integers(0, 256, (375, 1242, 3), dtype=np.uint8)
+    x = network_input(image, 192, 640)
+    reference = F.interpolate(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255, (192, 640),
+                              mode="bilinear", align_corners=False, antialias=True)
+    assert x.shape == (1, 3, 192, 640) and x.dtype == torch.float32
+    assert float((x - reference).abs().max()) <= 1 / 255 + 1e-6  # uint8 rounding, nothing more
+    same = network_input(image[:192, :640], 192, 640)  # already the network's size: no resize
+    torch.testing.assert_close(same, torch.from_numpy(image[:192, :640]).permute(2, 0, 1)[None].float() / 255)

@@ -343,3 +343,66 @@ def test_bf16_autocast_runs_only_the_networks_in_bf16(tiny_root, tmp_path, mode)
             mixed = model.compute_loss(batch)[0]
     assert fp32 > 0.01 and mixed.dtype == torch.float32
     assert torch.allclose(mixed, fp32, rtol=1e-6), (float(mixed), float(fp32))
+
+
+class _RecordWeights(L.Callback):
+    """The depth network's floating-point state after every optimizer step and at the start of fit; with
+    ``keep_at``, a copy of last.ckpt as it stands at that step (ModelCheckpoint's save of an earlier step)."""
+
+    def __init__(self, keep_at: int = 0, folder: Path | None = None) -> None:
+        self.after_step: list[dict[str, torch.Tensor]] = []
+        self.at_start: dict[str, torch.Tensor] = {}
+        self.keep_at, self.folder = keep_at, folder
+
+    @staticmethod
+    def _state(module) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in module.depth.state_dict().items() if v.is_floating_point()}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.at_start = self._state(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        self.after_step.append(self._state(pl_module))
+        if self.folder is not None and trainer.global_step == self.keep_at:
+            (self.folder / "kept.ckpt").write_bytes((self.folder / "last.ckpt").read_bytes())
+
+
+def _ema(states: list[dict[str, torch.Tensor]], decay: float) -> dict[str, torch.Tensor]:
+    """The closed form: the first state, then average = decay * average + (1 - decay) * state."""
+    average = dict(states[0])
+    for state in states[1:]:
+        average = {k: decay * average[k] + (1 - decay) * state[k] for k in average}
+    return average
+
+
+def _depth_state(state_dict: dict) -> dict[str, torch.Tensor]:
+    return {k[len("depth."):]: v for k, v in state_dict.items() if k.startswith("depth.") and v.is_floating_point()}
+
+
+def _assert_states_close(actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    assert actual.keys() == expected.keys()
+    for k in expected:
+        torch.testing.assert_close(actual[k], expected[k], rtol=1e-5, atol=1e-6)
+
+
+def test_ema_checkpoints_hold_the_average_and_resume_the_raw_weights(tiny_root, tmp_path):
+    """train.ema_decay: the saved model is the exponential moving average of the weights after each step,
+    the raw weights ride along, and a run killed after a checkpoint resumes from the raw weights with the
+    average carried on."""
+    ckpts = tmp_path / "checkpoints"
+    first = _RecordWeights(keep_at=3, folder=ckpts)  # at step 3, last.ckpt is still step 2's periodic save
+    extra = ["train.ema_decay=0.6", "train.checkpoint_every=2", "train.lr=1e-3"]
+    fit(_config(tiny_root, tmp_path, "train.max_steps=3", *extra), callbacks=[first])
+    _assert_states_close(_depth_state(read_checkpoint(ckpts / "last.ckpt")["state_dict"]), _ema(first.after_step, 0.6))
+    moved = [k for k, v in _ema(first.after_step, 0.6).items() if not torch.allclose(v, first.after_step[-1][k])]
+    assert moved, "with decay 0.6 the average must differ from the last weights"
+
+    # As if killed after step 2: resume from that checkpoint.
+    (ckpts / "kept.ckpt").replace(ckpts / "last.ckpt")
+    second = _RecordWeights()
+    fit(_config(tiny_root, tmp_path, "train.max_steps=4", *extra), resume=True, callbacks=[second])
+    _assert_states_close(second.at_start, first.after_step[1])  # the raw weights, not the average
+    final = _depth_state(read_checkpoint(ckpts / "last.ckpt")["state_dict"])
+    _assert_states_close(final, _ema(first.after_step[:2] + second.after_step, 0.6))
+    with pytest.raises(ValueError, match="train.ema_decay must be in"):
+        _config(tiny_root, tmp_path, "train.ema_decay=1")

@@ -95,6 +95,9 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW's decoupled weight decay on the networks (0 = Adam, Monodepth2's)
     lr_decay_at: float = 0.75  # fraction of max_steps (or of max_minutes, if reached first) after which the rate drops
     lr_decay: float = 0.1  # factor of that drop
+    # Keep an exponential moving average of the weights (after the warm-up), decay per step; checkpoints then
+    # hold the average as the model (what evaluate/predict load) and the raw weights for --resume. 0 = off.
+    ema_decay: float = 0.0
     max_steps: int = 1000  # optimisation steps
     max_minutes: float | None = None  # wall-clock budget; stops early when reached
     seed: int = 0  # seeds weights, sampling and augmentation
@@ -154,6 +157,8 @@ class Config:
             )
         if self.train.weight_decay < 0:
             raise ValueError(f"train.weight_decay must be >= 0, got {self.train.weight_decay}")
+        if not 0 <= self.train.ema_decay < 1:
+            raise ValueError(f"train.ema_decay must be in [0, 1) (0 = off; 0.99 averages ~100 steps), got {self.train.ema_decay}")
         if not 1.0 <= self.data.zoom <= 2.0:
             raise ValueError(f"data.zoom must be in [1, 2] (1 = off; 1.15-1.25 is usual), got {self.data.zoom}")
         if 0 in self.train.temporal_offsets or not self.train.temporal_offsets:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfdepth.geometry import disp_to_depth
-from selfdepth.inference import ONNX_META_KEY, DepthModel
+from selfdepth.inference import ONNX_META_KEY, DepthModel, network_input
 from selfdepth.io import IMAGE_SUFFIXES, is_colour_image, load_image
 
 __all__ = ["export_onnx", "calibration_images", "load_fastest", "quantize_int8"]
@@ -148,10 +148,8 @@ def quantize_int8(path: Path, images: list[Path], height: int, width: int, keep_
         def get_next(self) -> dict[str, np.ndarray] | None:
             if not self.left:
                 return None
-            x = torch.from_numpy(load_image(self.left.pop(0))).permute(2, 0, 1)[None].float() / 255.0
-            # The same resize as DepthModel.disparity, so calibration sees what inference feeds the graph.
-            x = F.interpolate(x, (height, width), mode="bilinear", align_corners=False, antialias=True)
-            return {"image": x.numpy()}
+            # The same resize as DepthModel.predict, so calibration sees what inference feeds the graph.
+            return {"image": network_input(load_image(self.left.pop(0)), height, width).numpy()}
 
     import onnx
 

@@ -31,7 +31,8 @@ from selfdepth.io import Intrinsics
 from selfdepth.models import DepthNet
 from selfdepth.pointcloud import PointCloud
 
-__all__ = ["Prediction", "DepthModel", "OnnxRunner", "BACKENDS", "load", "read_checkpoint", "colorize", "optimise_for_inference"]
+__all__ = ["Prediction", "DepthModel", "OnnxRunner", "BACKENDS", "load", "read_checkpoint", "colorize", "optimise_for_inference",
+           "network_input"]
 
 ONNX_META_KEY = "selfdepth"  # the metadata entry of an exported model that holds its config
 
@@ -181,8 +182,17 @@ class DepthModel:
         """(B, 3, h, w) in [0, 1], any size -> (B, 1, h, w) network disparity at the input size."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
-        size = images.shape[-2:]
         x = F.interpolate(images, (self.height, self.width), mode="bilinear", align_corners=False, antialias=True)
+        return F.interpolate(self._network(x, flip_tta), images.shape[-2:], mode="bilinear", align_corners=False)
+
+    @torch.no_grad()
+    def network_disparity(self, images: list[np.ndarray], flip_tta: bool = False) -> Tensor:
+        """(H, W, 3) uint8 RGB images of any sizes -> (B, 1, height, width) disparity at the network's size
+        (what live video colour-maps before scaling the picture up; ``predict_batch`` scales it first)."""
+        return self._network(torch.cat([network_input(im, self.height, self.width) for im in images]), flip_tta)
+
+    def _network(self, x: Tensor, flip_tta: bool) -> Tensor:
+        """(B, 3, height, width) in [0, 1] -> (B, 1, height, width) scaled disparity (``disp_to_depth``)."""
         with self._building:
             if self._fast is None:
                 assert self.net is not None
@@ -190,9 +200,8 @@ class DepthModel:
         disp = self._fast(x)
         if flip_tta:
             disp = 0.5 * (disp + self._fast(x.flip(-1)).flip(-1))
-        disp = F.interpolate(disp, size, mode="bilinear", align_corners=False)
         scaled, _ = disp_to_depth(disp, self.config.model.min_depth, self.config.model.max_depth)
-        return scaled
+        return scaled  # an affine map of the sigmoid: the same before or after a bilinear resize
 
     def depth(self, images: Tensor, flip_tta: bool = False) -> Tensor:
         """(B, 3, h, w) -> (B, 1, h, w) depth: metres if ``metric``, else network units."""
@@ -210,10 +219,23 @@ class DepthModel:
         for image in images:
             if image.ndim != 3 or image.shape[2] != 3 or image.shape != images[0].shape:
                 raise ValueError(f"expected (H, W, 3) RGB images of one size, got shape {image.shape}")
-        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W)
-        disp = self.disparity(x, flip_tta)[:, 0]  # (B, H, W)
-        depth = 1.0 / disp * (self.scale or 1.0)
+        size = images[0].shape[:2]
+        disp = F.interpolate(self.network_disparity(images, flip_tta), size, mode="bilinear", align_corners=False)[:, 0]
+        depth = 1.0 / disp * (self.scale or 1.0)  # (B, H, W)
         return [Prediction(d.numpy(), z.numpy(), self.metric, im, intrinsics) for d, z, im in zip(disp, depth, images)]
+
+
+def network_input(image: np.ndarray, height: int, width: int) -> Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, height, width) float in [0, 1]: an antialiased bilinear resize.
+
+    The resize runs on the uint8 image (a channels-last view: torch's vectorised uint8 path) and only its
+    result becomes float: the float resize of a 1242x375 frame was a measurable part of a live frame's time
+    (benchmarks/live.py). It matches resizing the float image to within the uint8 rounding (1/255).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]  # (1, 3, H, W), NHWC in memory
+    if x.shape[-2:] != (height, width):
+        x = F.interpolate(x, (height, width), mode="bilinear", align_corners=False, antialias=True)
+    return x.float().div_(255.0)
 
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnxruntime")  # what ``load`` accepts

@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from selfdepth.inference import DepthModel, colorize
 from selfdepth.io import IMAGE_SUFFIXES, load_image, save_image
 
 __all__ = [
-    "LiveResult", "SteadyColour", "open_source", "run_live", "even_size", "video_writer", "onnx_threads", "network_workers",
-    "ENCODER_PRESET", "ENCODER_PRESETS", "VIDEO_SUFFIXES",
+    "LiveResult", "SteadyColour", "open_source", "run_live", "even_size", "side_by_side", "video_writer", "onnx_threads",
+    "network_workers", "ENCODER_PRESET", "ENCODER_PRESETS", "VIDEO_SUFFIXES",
 ]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -125,7 +127,8 @@ class SteadyColour:
         self.vmax: float | None = None
 
     def __call__(self, disparity: np.ndarray) -> np.ndarray:
-        p95 = float(np.percentile(disparity[::4, ::4], 95)) or 1.0  # every 16th pixel: a 16th of the sorting
+        step = max(1, int(np.sqrt(disparity.size / 30_000)))  # ~30k samples: the sorting stays cheap at any size
+        p95 = float(np.percentile(disparity[::step, ::step], 95)) or 1.0
         self.vmax = p95 if self.vmax is None else (1 - self.follow) * self.vmax + self.follow * p95
         return colorize(disparity, self.vmax)
 
@@ -151,8 +154,27 @@ def video_writer(out: Path, fps: float, preset: str = ENCODER_PRESET):
     return imageio.get_writer(out, fps=fps, macro_block_size=1, codec="libx264", output_params=["-preset", preset])
 
 
+def side_by_side(frame: np.ndarray, colour: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The (H, W, 3) frame beside its (h, w, 3) colour-mapped depth scaled up to H x W, in an even-sized
+    picture (an odd H gets a copy of the last row, as in ``even_size``); ``out``: a buffer of that shape to fill.
+
+    The depth picture is scaled up as uint8 colours (bilinear), not as a float disparity map that is then
+    colour-mapped: 4x fewer pixels go through the colour map, which was a tenth of a live frame's time.
+    """
+    h, w = frame.shape[:2]
+    if out is None or out.shape != (h + h % 2, 2 * w, 3):
+        out = np.empty((h + h % 2, 2 * w, 3), np.uint8)
+    if colour.shape[:2] != (h, w):
+        small = torch.from_numpy(np.ascontiguousarray(colour)).permute(2, 0, 1)[None]  # (1, 3, h, w), NHWC memory
+        colour = F.interpolate(small, (h, w), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+    out[:h, :w], out[:h, w:2 * w] = frame, colour
+    if h % 2:
+        out[h] = out[h - 1]
+    return out
+
+
 class _Writer:
-    """Thread: colour-map each (frame, disparity) and write it, in arrival order."""
+    """Thread: colour-map each (frame, network-size disparity) and write it, in arrival order."""
 
     def __init__(self, out: Path, fps: float, preset: str = ENCODER_PRESET) -> None:
         self.out, self.count, self.error = out, 0, None
@@ -168,13 +190,15 @@ class _Writer:
         self.thread.start()
 
     def _run(self) -> None:
+        picture = None  # reused while the frame size stays
         try:
             while (item := self.queue.get()) is not _END:
                 frame, disparity = item
-                picture = np.concatenate([frame, self.colour(disparity)], axis=1)
                 if self.video:
-                    self.writer.append_data(even_size(picture))
-                else:
+                    picture = side_by_side(frame, self.colour(disparity), picture)
+                    self.writer.append_data(picture)
+                else:  # PNGs at the frame's own size (no padding row)
+                    picture = side_by_side(frame, self.colour(disparity))[:frame.shape[0]]
                     save_image(self.out / f"{self.count:06d}.png", picture, compress_level=1)
                 self.count += 1
         except Exception as err:  # noqa: BLE001 - reported by close()
@@ -242,10 +266,8 @@ def run_live(model: DepthModel, source: str | Path | Iterable[np.ndarray], out: 
     pool = ThreadPoolExecutor(parallel, thread_name_prefix="network")
     running: deque[tuple[list[np.ndarray], Future]] = deque()  # passes in frame order, oldest first
 
-    def infer(batch: list[np.ndarray]) -> list[np.ndarray]:
-        if any(f.shape != batch[0].shape for f in batch):  # a folder of mixed sizes: one at a time
-            return [model.predict(f, flip_tta=flip_tta).disparity for f in batch]
-        return [p.disparity for p in model.predict_batch(batch, flip_tta=flip_tta)]
+    def infer(batch: list[np.ndarray]) -> list[np.ndarray]:  # disparity at the network's size, (h, w) each
+        return list(model.network_disparity(batch, flip_tta=flip_tta)[:, 0].numpy())
 
     def hand_over_oldest() -> None:
         batch, future = running.popleft()

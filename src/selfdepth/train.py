@@ -19,7 +19,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
@@ -187,6 +187,11 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
     model = SelfDepth(config.to_dict(), baseline)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every)
     callbacks = [checkpoint, LossHistory(out / "loss.csv", resumed_at), BroadcastBuffers(), *(callbacks or [])]
+    if t.ema_decay > 0:
+        # Lightning's EMA: a checkpoint's state_dict is the average, current_model_state the raw weights that
+        # --resume continues from. When training ends the average becomes the model, so the final
+        # checkpoint's two states are equal (a later --resume with a larger budget continues from the average).
+        callbacks.append(EMAWeightAveraging(decay=t.ema_decay, update_starting_at_step=t.warmup_steps))
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     devices: int | str = int(t.devices) if t.devices.isdigit() else t.devices

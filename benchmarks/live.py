@@ -95,9 +95,9 @@ def stage_ms(model: DepthModel, video: Path, out: Path, frames: int = 50) -> dic
     pictures = [side_by_side(f, colour(d)) for f, d in zip(decoded, disparities)]
     stages["colour_map_and_scale_up"] = time.perf_counter() - start
     start = time.perf_counter()
-    for f in decoded:  # how the pipeline drew a frame before 2026-12-03's second session, for comparison
+    for f in decoded:  # for comparison: depth scaled up to the frame (predict's path), colour-mapped at full size
         even_size(np.concatenate([f, colorize(model.predict(f).disparity)], axis=1))
-    stages["network_resizes_and_full_size_colour_map_before"] = time.perf_counter() - start
+    stages["network_and_full_size_colour_map"] = time.perf_counter() - start
     for preset in ("ultrafast", "veryfast", "medium"):
         start = time.perf_counter()
         with video_writer(out, 10, preset) as writer:

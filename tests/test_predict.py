@@ -219,5 +219,5 @@ def test_network_input_resizes_in_uint8_like_the_float_resize():
                               mode="bilinear", align_corners=False, antialias=True)
     assert x.shape == (1, 3, 192, 640) and x.dtype == torch.float32
     assert float((x - reference).abs().max()) <= 1 / 255 + 1e-6  # uint8 rounding, nothing more
-    same = network_input(image[:192, :640], 192, 640)  # already the network's size: no resize
+    same = network_input(image[:192, :640], 192, 640)  # already the network's size: only the scaling to [0, 1]
     torch.testing.assert_close(same, torch.from_numpy(image[:192, :640]).permute(2, 0, 1)[None].float() / 255)

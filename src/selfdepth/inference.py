@@ -229,8 +229,9 @@ def network_input(image: np.ndarray, height: int, width: int) -> Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, height, width) float in [0, 1]: an antialiased bilinear resize.
 
     The resize runs on the uint8 image (a channels-last view: torch's vectorised uint8 path) and only its
-    result becomes float: the float resize of a 1242x375 frame was a measurable part of a live frame's time
-    (benchmarks/live.py). It matches resizing the float image to within the uint8 rounding (1/255).
+    result becomes float, so a 1242x375 frame is not converted to float at full size (measured together with
+    live video's network-size colour map: benchmarks/results/live_ab.json). It matches resizing the float
+    image to within the uint8 rounding (1/255).
     """
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]  # (1, 3, H, W), NHWC in memory
     if x.shape[-2:] != (height, width):

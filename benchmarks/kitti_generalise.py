@@ -82,48 +82,96 @@ class Snapshots(Callback):
             trainer.save_checkpoint(path, weights_only=True)
 
 
-def depth_bins(model: DepthModel, data: KittiDataset, edges: tuple[float, ...] = (0, 10, 20, 40, 80)) -> list[dict]:
-    """Per lidar range bin (Garg crop, metric depth): the share of points, the median predicted/true depth
-    and the bin's part of the AbsRel sum: where the error on a drive comes from."""
-    gts, preds = [], []
+def _lidar_points(model: DepthModel, data: KittiDataset, cap: float = 80.0) -> dict[str, np.ndarray]:
+    """Every lidar point of ``data`` inside the Garg crop and under ``cap`` metres, with the model's metric
+    depth there and the point's place in the crop (0 = top / left edge, 1 = bottom / right edge)."""
+    points: dict[str, list[np.ndarray]] = {"gt": [], "pred": [], "down": [], "across": []}
     for i in range(len(data)):
         sample = data[i]
         gt = sample["depth_gt"][0].numpy()
         pred = model.depth(sample["image"][None])
         pred = F.interpolate(pred, gt.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
-        mask = (gt > 1e-3) & (gt < edges[-1]) & garg_crop(*gt.shape)
-        gts.append(gt[mask])
-        preds.append(np.clip(pred[mask], 1e-3, edges[-1]))
-    gt, pred = np.concatenate(gts), np.concatenate(preds)
-    error = np.abs(pred - gt) / gt
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = (gt >= lo) & (gt < hi)
-        if inside.any():
-            rows.append({"metres": [lo, hi], "share": float(inside.mean()),
-                         "median_pred_over_true": float(np.median(pred[inside] / gt[inside])),
-                         "abs_rel": float(error[inside].mean()), "abs_rel_part": float(error[inside].sum() / error.size)})
-    return rows
+        crop = garg_crop(*gt.shape)
+        rows, cols = np.nonzero(crop)
+        ys, xs = np.nonzero((gt > 1e-3) & (gt < cap) & crop)
+        points["gt"].append(gt[ys, xs])
+        points["pred"].append(np.clip(pred[ys, xs], 1e-3, cap))
+        points["down"].append((ys - rows.min()) / (rows.max() + 1 - rows.min()))
+        points["across"].append((xs - cols.min()) / (cols.max() + 1 - cols.min()))
+    return {k: np.concatenate(v) for k, v in points.items()}
+
+
+def _bin(points: dict[str, np.ndarray], inside: np.ndarray, error: np.ndarray) -> dict:
+    """The share of points ``inside``, their median predicted/true depth and their part of the AbsRel sum."""
+    ratio = points["pred"][inside] / points["gt"][inside]
+    return {"share": float(inside.mean()), "median_pred_over_true": float(np.median(ratio)),
+            "abs_rel": float(error[inside].mean()), "abs_rel_part": float(error[inside].sum() / error.size)}
+
+
+def error_breakdown(model: DepthModel, data: KittiDataset, edges: tuple[float, ...] = (0, 10, 20, 40, 80),
+                    grid: tuple[int, int] = (3, 4)) -> dict[str, list[dict]]:
+    """Where a metric model's error on a drive comes from: by lidar range (``by_range``) and by place in
+    the Garg crop (``by_region``, a rows x cols grid, top-left first)."""
+    points = _lidar_points(model, data, edges[-1])
+    gt, down, across = points["gt"], points["down"], points["across"]
+    error = np.abs(points["pred"] - gt) / gt
+    by_range = [{"metres": [lo, hi], **_bin(points, (gt >= lo) & (gt < hi), error)}
+                for lo, hi in zip(edges[:-1], edges[1:]) if ((gt >= lo) & (gt < hi)).any()]
+    rows, cols = grid
+    by_region = []
+    for r in range(rows):
+        for c in range(cols):
+            inside = ((down * rows).astype(int) == r) & ((across * cols).astype(int) == c)
+            if inside.any():
+                by_region.append({"row": r, "col": c, **_bin(points, inside, error)})
+    return {"by_range": by_range, "by_region": by_region}
+
+
+def average_snapshots(snapshots: list[Path], out: Path) -> Path:
+    """The uniform mean of the snapshots' weights (and batch-norm statistics), saved as a checkpoint: a
+    stochastic-weight-averaging-style model (Izmailov et al., 2018) from one run's trajectory."""
+    checkpoints = [read_checkpoint(path) for path in snapshots]
+    averaged = checkpoints[-1]
+    for name, tensor in averaged["state_dict"].items():
+        if tensor.is_floating_point():  # counters such as num_batches_tracked stay the last snapshot's
+            averaged["state_dict"][name] = torch.stack([c["state_dict"][name] for c in checkpoints]).mean(0)
+    torch.save(averaged, out)
+    return out
+
+
+def _score_snapshot(checkpoint: Path, data: dict[str, KittiDataset]) -> dict:
+    """AbsRel of one checkpoint on each drive (metric, median-scaled, flip TTA, and where the error is)."""
+    model = DepthModel.load(checkpoint)
+    row: dict = {"steps": read_checkpoint(checkpoint)["global_step"]}
+    for label, drive_data in data.items():
+        result = evaluate(model, drive_data, garg=True)
+        tta = evaluate(model, drive_data, garg=True, flip_tta=True)["model"]
+        row[label] = {"abs_rel": result["model"]["abs_rel"], "constant": result["constant"]["abs_rel"],
+                      "abs_rel_median_scaled": result.get("model_median_scaled", result["model"])["abs_rel"],
+                      "abs_rel_flip_tta": tta["abs_rel"]}
+        if model.metric:
+            row[label].update(error_breakdown(model, drive_data))
+    return row
+
+
+def _summary(name: str, row: dict) -> str:
+    return f"{name}: " + ", ".join(f"{k} {v['abs_rel']:.3f} ({v['abs_rel'] / v['constant']:.3f}x)"
+                                   for k, v in row.items() if isinstance(v, dict))
 
 
 def curve(folder: Path, data: dict[str, KittiDataset], path: Path) -> Path:
-    """AbsRel of every snapshot on each drive (metric, median-scaled, flip TTA): the error along training."""
+    """AbsRel of every snapshot on each drive: the error along training. Also scores the mean of the
+    second half's snapshots' weights, a rule fixed before looking at any score (no choice on the test drive)."""
+    snapshots = sorted(folder.glob("min*.ckpt"))
     rows = []
-    for snapshot in sorted(folder.glob("min*.ckpt")):
-        model = DepthModel.load(snapshot)
-        row: dict = {"minutes": float(snapshot.stem[3:]), "steps": read_checkpoint(snapshot)["global_step"]}
-        for label, drive_data in data.items():
-            result = evaluate(model, drive_data, garg=True)
-            tta = evaluate(model, drive_data, garg=True, flip_tta=True)["model"]
-            row[label] = {"abs_rel": result["model"]["abs_rel"], "constant": result["constant"]["abs_rel"],
-                          "abs_rel_median_scaled": result.get("model_median_scaled", result["model"])["abs_rel"],
-                          "abs_rel_flip_tta": tta["abs_rel"]}
-            if model.metric:
-                row[label]["by_range"] = depth_bins(model, drive_data)
-        rows.append(row)
-        print(f"{snapshot.name}: " + ", ".join(f"{k} {v['abs_rel']:.3f} ({v['abs_rel'] / v['constant']:.3f}x)"
-                                               for k, v in row.items() if isinstance(v, dict)), flush=True)
-    return save_json(path, {"snapshots": rows, "folder": str(folder)})
+    for snapshot in snapshots:
+        rows.append({"minutes": float(snapshot.stem[3:]), **_score_snapshot(snapshot, data)})
+        print(_summary(snapshot.name, rows[-1]), flush=True)
+    second_half = [s for s in snapshots if float(s.stem[3:]) >= rows[-1]["minutes"] / 2]
+    averaged = average_snapshots(second_half, folder / "second_half_average.ckpt")
+    average = {"snapshots": [s.name for s in second_half], **_score_snapshot(averaged, data)}
+    print(_summary("mean of the second half's weights", average), flush=True)
+    return save_json(path, {"snapshots": rows, "second_half_average": average, "folder": str(folder)})
 
 
 def main() -> None:
@@ -168,7 +216,7 @@ def main() -> None:
         # Also with Monodepth2's post-processing idea: the mean with the mirrored image's prediction.
         result["model_flip_tta"] = evaluate(model, drive_data, garg=True, flip_tta=True)["model"]
         if model.metric:
-            result["by_range"] = depth_bins(model, drive_data)
+            result.update(error_breakdown(model, drive_data))
         scores[label] = result
         rows = {"model": result["model"], "constant": result["constant"]}
         if "model_median_scaled" in result:

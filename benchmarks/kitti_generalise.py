@@ -163,6 +163,8 @@ def curve(folder: Path, data: dict[str, KittiDataset], path: Path) -> Path:
     """AbsRel of every snapshot on each drive: the error along training. Also scores the mean of the
     second half's snapshots' weights, a rule fixed before looking at any score (no choice on the test drive)."""
     snapshots = sorted(folder.glob("min*.ckpt"))
+    if not snapshots:
+        raise SystemExit(f"{folder}: no snapshots to score (train with --snapshot-minutes first)")
     rows = []
     for snapshot in snapshots:
         rows.append({"minutes": float(snapshot.stem[3:]), **_score_snapshot(snapshot, data)})

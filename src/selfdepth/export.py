@@ -120,8 +120,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, int8: 
 
 def load_fastest(path: str | Path, backend: str, work: Path, onnx_threads: int = 0) -> tuple[DepthModel, str]:
     """A model and the backend that runs it. ``auto``: for a checkpoint on a CPU with native bf16,
-    ``torch-bf16`` (0.085 s per 640x192 frame against onnxruntime fp32's 0.123 s on an AVX-512 BF16
-    EPYC, benchmarks/results/inference.json); elsewhere onnxruntime, the fastest fp32 path, exporting
+    ``torch-bf16`` (0.085-0.094 s per 640x192 frame against onnxruntime fp32's 0.119-0.123 s on an AVX-512
+    BF16 EPYC, benchmarks/results/inference.json and its previous commit); elsewhere onnxruntime, the fastest fp32 path, exporting
     a checkpoint to ``work/model.onnx`` first. A ``.onnx`` file (e.g. an int8 export) runs as it is.
     ``onnx_threads``: onnxruntime's intra-op threads per call (0: its choice)."""
     from selfdepth.hardware import has_native_bf16

@@ -249,7 +249,7 @@ def load(path: str | Path, backend: str = "torch", threads: int = 0) -> DepthMod
     native bf16, else ``torch`` (fp32 TorchScript).
 
     ``torch-bf16`` runs a bfloat16 copy of the network where the CPU computes bf16 natively
-    (avx512_bf16 / amx_bf16): 0.63x the time of fp32 TorchScript on an AVX-512 BF16 EPYC
+    (avx512_bf16 / amx_bf16): 0.63-0.67x the time of fp32 TorchScript on an AVX-512 BF16 EPYC
     (benchmarks/results/inference.json). Elsewhere it prints a notice and runs fp32, since
     emulated bf16 is slower than fp32. ``threads``: onnxruntime's intra-op threads per call (0: its choice).
     """

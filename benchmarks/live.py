@@ -13,7 +13,8 @@ The weights are untrained: they do not change the arithmetic. Writes
 benchmarks/results/live.json. Target: >= 15 frames/s end to end (25 where the CPU has
 bf16 or VNNI). ``stage_ms_per_frame`` / ``stage_cpu_ms_per_frame``: each stage alone (elapsed and CPU
 time), so a reader sees where the time goes; ``ceiling_fps``: what the machine could give at most, the
-network's arithmetic at the measured int8 matmul peak plus the other stages' CPU time over the cores. Run it alone: a timing benchmark must not share the 2 cores.
+network's arithmetic at the measured int8 matmul peak plus the other stages' CPU time over the cores.
+Run it alone: a timing benchmark must not share the 2 cores.
 """
 
 from __future__ import annotations

@@ -32,8 +32,9 @@ from selfdepth.io import IMAGE_SUFFIXES, is_colour_image, load_image
 
 __all__ = ["export_onnx", "calibration_images", "load_fastest", "quantize_int8", "KEEP_FP32", "QUANTISED_OPS"]
 
-# Left in fp32 by the int8 export: the disparity head. Its output is the sigmoid's input, and depth follows
-# the sigmoid directly: 256 uint8 levels over the logits' range would put steps of several percent into depth.
+# Left in fp32 by the int8 export: the disparity head. Quantising it as well cost +8.8% AbsRel on an earlier
+# demo model (README), likely because its output is the sigmoid's input and depth follows the sigmoid
+# directly: 256 uint8 levels over the logits' range step depth by several percent.
 # The first convolution is quantised: its input, the uint8 image over 255, loses almost nothing in uint8,
 # and in fp32 it took 11% of the int8 network's single-thread time.
 KEEP_FP32 = ("/dispconv.",)
@@ -120,9 +121,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, int8: 
 
 def load_fastest(path: str | Path, backend: str, work: Path, onnx_threads: int = 0) -> tuple[DepthModel, str]:
     """A model and the backend that runs it. ``auto``: for a checkpoint on a CPU with native bf16,
-    ``torch-bf16`` (0.085-0.094 s per 640x192 frame against onnxruntime fp32's 0.119-0.123 s on an AVX-512
-    BF16 EPYC, benchmarks/results/inference.json and its previous commit); elsewhere onnxruntime, the fastest fp32 path, exporting
-    a checkpoint to ``work/model.onnx`` first. A ``.onnx`` file (e.g. an int8 export) runs as it is.
+    ``torch-bf16`` (0.085-0.094 s per 640x192 frame against onnxruntime fp32's 0.119-0.123 s on an
+    AVX-512 BF16 EPYC, benchmarks/results/inference.json and its previous commit); elsewhere onnxruntime,
+    the fastest fp32 path, exporting a checkpoint to ``work/model.onnx`` first. A ``.onnx`` file (e.g. an int8 export) runs as it is.
     ``onnx_threads``: onnxruntime's intra-op threads per call (0: its choice)."""
     from selfdepth.hardware import has_native_bf16
     from selfdepth.inference import load

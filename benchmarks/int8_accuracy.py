@@ -4,8 +4,8 @@
         --calibration data/demo_train [--kitti-checkpoint KITTI.ckpt]
 
 Held-out AbsRel of a model exported in fp32 and in several int8 variants, side by side:
-``int8`` (the export's defaults: every convolution but the disparity head, plus the decoder's pads,
-upsampling and concatenations), ``int8_every_conv`` (the head too), ``int8_head_and_first_conv_fp32``
+``int8`` (the export's defaults: every convolution but the disparity head, plus the decoder's pads
+and concatenations), ``int8_every_conv`` (the head too), ``int8_head_and_first_conv_fp32``
 and ``int8_convolutions_only`` (the first convolution and the head in fp32, only convolutions quantised:
 the defaults before 2026-12-03). The synthetic part scores the ``make demo`` model on its held-out
 streets (metres); the KITTI part, when a KITTI-trained checkpoint is given and ../shared is present,
@@ -44,15 +44,19 @@ VARIANTS = {
 }
 
 
+def export_all(checkpoint: Path, calibration: Path, folder: Path) -> dict[str, Path]:
+    """The fp32 export and each int8 variant of ``checkpoint``, written to ``folder``."""
+    paths = {"fp32": export_onnx(checkpoint, folder / "fp32.onnx")}
+    for name, (keep, ops) in VARIANTS.items():
+        paths[name] = export_onnx(checkpoint, folder / f"{name}.onnx", int8=True, calibration=calibration,
+                                  keep_fp32=keep, op_types=ops)
+    return paths
+
+
 def compare(checkpoint: Path, calibration: Path, score) -> dict:
     """Metrics of the fp32 export and of each int8 variant, and each variant's AbsRel change."""
-    result: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        result["fp32"] = score(load(export_onnx(checkpoint, Path(tmp) / "fp32.onnx")))
-        for name, (keep, ops) in VARIANTS.items():
-            path = export_onnx(checkpoint, Path(tmp) / f"{name}.onnx", int8=True, calibration=calibration,
-                               keep_fp32=keep, op_types=ops)
-            result[name] = score(load(path))
+        result = {name: score(load(path)) for name, path in export_all(checkpoint, calibration, Path(tmp)).items()}
     out = {name: r["model"] for name, r in result.items()}
     for name in VARIANTS:
         out[f"abs_rel_change_{name}"] = out[name]["abs_rel"] / out["fp32"]["abs_rel"] - 1
@@ -77,18 +81,14 @@ def speeds(calibration: Path, height: int = 192, width: int = 640, rounds: int =
     """Median ms per frame of the fp32 export and of each int8 variant (untrained weights: the same arithmetic),
     timed in interleaved rounds so that the machine's drift hits them alike."""
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = untrained_checkpoint(Path(tmp) / "m.ckpt", height, width)
-        paths = {"fp32": export_onnx(ckpt, Path(tmp) / "fp32.onnx")}
-        for name, (keep, ops) in VARIANTS.items():
-            paths[name] = export_onnx(ckpt, Path(tmp) / f"{name}.onnx", int8=True, calibration=calibration,
-                                      keep_fp32=keep, op_types=ops)
+        paths = export_all(untrained_checkpoint(Path(tmp) / "m.ckpt", height, width), calibration, Path(tmp))
         sessions = {name: [OnnxRunner(path, threads=1).session for _ in range(2)] for name, path in paths.items()}
     x = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
     times: dict[str, list[float]] = {name: [] for name in sessions}
     for name, pair in sessions.items():
         two_pass_seconds(pair, x, 2)  # warm-up
+    names = list(sessions)
     for r in range(rounds):
-        names = list(sessions)
         for name in names[r % len(names):] + names[:r % len(names)]:  # a different one goes first each round
             times[name].append(two_pass_seconds(sessions[name], x))
     return {name: round(1000 * float(np.median(t)), 1) for name, t in times.items()}

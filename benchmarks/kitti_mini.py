@@ -53,7 +53,9 @@ def main() -> None:
         f"data.train={MINI}", f"data.kitti_split={split}", f"data.height={height}", f"data.width={width}",
         "train.mode=stereo", "train.batch_size=8", f"train.lr={args.lr}", "train.max_steps=100000",
         f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}", "train.progress_bar=false",
-        "train.image_every=0", "train.checkpoint_every=50", *args.set,
+        "train.image_every=0", "train.checkpoint_every=50",
+        "data.refuse_held_out=false",  # this benchmark fits the Eigen test sample on purpose (a smoke check)
+        *args.set,
     ])
     start = time.perf_counter()
     checkpoint = fit(config)

@@ -406,3 +406,36 @@ def test_ema_checkpoints_hold_the_average_and_resume_the_raw_weights(tiny_root, 
     _assert_states_close(final, _ema(first.after_step[:2] + second.after_step, 0.6))
     with pytest.raises(ValueError, match="train.ema_decay must be in"):
         _config(tiny_root, tmp_path, "train.ema_decay=1")
+
+
+def test_init_from_a_checkpoint_loads_its_weights_and_refuses_another_architecture(tiny_root, tmp_path, make_checkpoint):
+    """`train --init` (model.init_from): the depth net starts as the checkpoint's; a misfit is one clear error."""
+    from selfdepth.train import init_weights
+
+    source = make_checkpoint(tmp_path / "pre.ckpt", mode="stereo", seed=3)
+    weights = read_checkpoint(source)["state_dict"]
+    config = _config(tiny_root, tmp_path / "run", "train.mode=mono+stereo", f"model.init_from={source}")
+    model = SelfDepth(config.to_dict(), 0.54)
+    notice = init_weights(model, source)
+    assert "depth network" in notice and "pose starts fresh" in notice  # a stereo checkpoint has no pose net
+    for key, value in model.state_dict().items():
+        if key.startswith("depth."):
+            assert torch.equal(value, weights[key]), key
+    # One training step from it runs (the notice is printed by fit) and moves away from the start.
+    config = _config(tiny_root, tmp_path / "run", "train.mode=stereo", "train.max_steps=1", f"model.init_from={source}")
+    trained = read_checkpoint(fit(config))["state_dict"]
+    key = "depth.decoder.disp.0.conv.weight" if "depth.decoder.disp.0.conv.weight" in trained else next(
+        k for k in trained if k.startswith("depth.") and trained[k].is_floating_point() and trained[k].dim() == 4)
+    assert (trained[key] - weights[key]).abs().max() < 0.05  # started from it, not from a fresh draw
+
+    other = dict(weights)
+    name = next(k for k in other if k.endswith("conv1.weight"))
+    other[name] = torch.zeros(7, *other[name].shape[1:])  # another network width
+    bad = tmp_path / "bad.ckpt"
+    torch.save({**torch.load(source, weights_only=True), "state_dict": other}, bad)
+    with pytest.raises(ValueError, match=rf"bad.ckpt: --init checkpoint's {name} is \(7, .*another architecture or size"):
+        init_weights(SelfDepth(config.to_dict(), 0.54), bad)
+    other.pop(name)
+    torch.save({**torch.load(source, weights_only=True), "state_dict": other}, bad)
+    with pytest.raises(ValueError, match=rf"bad.ckpt: --init checkpoint has no {name}"):
+        init_weights(SelfDepth(config.to_dict(), 0.54), bad)

@@ -24,7 +24,7 @@ def _synth(args: argparse.Namespace) -> None:
     w, h = args.size
     outliers = Outliers(args.moving_cars, args.glass, args.exposure)
     s = synthesize(args.out, args.scenes, args.frames_per_scene, w, h, args.seed, args.workers, args.contact_sheet,
-                   outliers)
+                   outliers, args.streets)
     print(f"wrote {s.frames} frames in {s.scenes} scenes to {s.out} ({s.frames / s.seconds:.1f} frames/s)")
 
 
@@ -39,9 +39,10 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _shortcuts(args: argparse.Namespace) -> list[str]:
-    """The DDP flags as config overrides."""
+    """The training flags that stand for config values, as overrides."""
     pairs = {"train.devices": args.devices, "train.num_nodes": args.num_nodes, "train.strategy": args.strategy,
-             "train.accelerator": args.accelerator}
+             "train.accelerator": args.accelerator, "model.init_from": args.init,
+             "data.skip_missing": True if args.skip_missing else None}
     return [f"{k}={v}" for k, v in pairs.items() if v is not None]
 
 
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="rendering processes")
     p.add_argument("--contact-sheet", action=argparse.BooleanOptionalAction, default=True,
                    help="write contact_sheet.png (image | depth) to look at")
+    p.add_argument("--streets", choices=("city", "varied"), default="city",
+                   help="city: buildings close on both sides; varied: KITTI-like open sides, trees, widths, setbacks")
     p.add_argument("--moving-cars", type=int, default=0, help="outliers: cars driving in the lanes, per scene")
     p.add_argument("--glass", type=float, default=0.0, help="outliers: fraction of mirror facades (and car windows)")
     p.add_argument("--exposure", type=float, default=0.0, help="outliers: per-image gain in [1-E, 1+E]")
@@ -181,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=2e-4 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from <train.out_dir>/checkpoints/last.ckpt")
+    p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's network weights (model.init_from), "
+                   "e.g. synthetic pre-training")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="train on the split's drives that are present (data.skip_missing)")
     p.add_argument("--devices", help="devices per node (Lightning), e.g. 2")
     p.add_argument("--num-nodes", type=int, help="machines taking part (DDP)")
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")

@@ -21,8 +21,15 @@ MODES = ("stereo", "mono", "mono+stereo")
 class DataConfig:
     """Where the frames come from and how they are fed."""
 
-    train: str = "data/synth_train"  # training data: a folder of scenes in the selfdepth layout, or a KITTI root
-    kitti_split: str | None = None  # train on this KITTI split (name or file); data.train is then the KITTI raw root
+    # Training data, one or several comma-separated sources (a YAML list works too): folders of scenes
+    # in the selfdepth layout, KITTI raw roots and KITTI odometry roots (data/sources.py).
+    train: str = "data/synth_train"
+    kitti_split: str | None = None  # frames of the KITTI raw roots in data.train (split name or file); None = all
+    odometry_sequences: tuple[str, ...] = ()  # sequences of the KITTI odometry roots in data.train; () = all allowed
+    fraction: float = 1.0  # train on the first this fraction of every drive's (scene's) frames: data-scaling runs
+    skip_missing: bool = False  # leave out kitti_split lines whose drive or images are absent (else an error)
+    # Refuse to train on drives the benchmarks test on (Eigen test drives, odometry 04/09/10; kitti_held_out.py).
+    refuse_held_out: bool = True
     test: str | None = None  # held-out data with depth/ for evaluation
     height: int = 128  # network input height, multiple of 32
     width: int = 416  # network input width, multiple of 32
@@ -39,6 +46,9 @@ class ModelConfig:
     """The networks."""
 
     pretrained_encoder: str | None = None  # local torchvision resnet18 .pth; None = random init
+    # A selfdepth checkpoint whose network weights start this run (e.g. synthetic pre-training; `train --init`).
+    # Its architecture must match; the pose network is taken too when both have one.
+    init_from: str | None = None
     min_depth: float = 0.1  # network depth units (see geometry.py on the stereo scale)
     max_depth: float = 100.0  # network depth units
     scales: int = 4  # disparity outputs used by the loss
@@ -81,6 +91,10 @@ class LossConfig:
     smoothness_weight: float = 1e-3  # edge-aware smoothness weight, divided by 2^scale
     min_reprojection: bool = True  # per-pixel minimum over source views (else the mean)
     automask: bool = True  # mask pixels the unwarped source already explains
+    # Pre-training on data with exact depth / motion (synthetic streets): weights of the scale-invariant log
+    # depth error and of the pose error beside the self-supervised loss (losses/supervised.py); 0 = off.
+    supervised_depth_weight: float = 0.0
+    supervised_pose_weight: float = 0.0
 
 
 @dataclass
@@ -136,6 +150,7 @@ class Config:
         """Plain nested dict (YAML- and checkpoint-safe)."""
         out = dataclasses.asdict(self)
         out["train"]["temporal_offsets"] = list(self.train.temporal_offsets)
+        out["data"]["odometry_sequences"] = list(self.data.odometry_sequences)
         return out
 
     @classmethod
@@ -159,6 +174,8 @@ class Config:
             raise ValueError(f"train.weight_decay must be >= 0, got {self.train.weight_decay}")
         if not 0 <= self.train.ema_decay < 1:
             raise ValueError(f"train.ema_decay must be in [0, 1) (0 = off; 0.99 averages ~100 steps), got {self.train.ema_decay}")
+        if not 0 < self.data.fraction <= 1:
+            raise ValueError(f"data.fraction must be in (0, 1] (1 = every frame), got {self.data.fraction}")
         if not 1.0 <= self.data.zoom <= 2.0:
             raise ValueError(f"data.zoom must be in [1, 2] (1 = off; 1.15-1.25 is usual), got {self.data.zoom}")
         if 0 in self.train.temporal_offsets or not self.train.temporal_offsets:
@@ -211,9 +228,14 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
             return None
         raise ValueError(f"{where}: may not be empty")
     try:
+        if "tuple" in text and "str" in text:  # e.g. odometry sequences: "00,05" or [0, 5] -> ("00", "05")
+            items = value if isinstance(value, (list, tuple)) else str(value).strip("[]()").split(",")
+            return tuple(f"{v:02d}" if isinstance(v, int) else str(v).strip() for v in items if str(v).strip())
         if "tuple" in text:
             items = value if isinstance(value, (list, tuple)) else yaml.safe_load(f"[{str(value).strip('[]()')}]")
             return tuple(int(v) for v in items)
+        if isinstance(value, (list, tuple)) and kind is str:  # several sources: a YAML list -> "a,b"
+            return ",".join(str(v) for v in value)
         if text.startswith("bool") or kind is bool:
             if isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0", "yes", "no"):

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from selfdepth._version import __version__
 from selfdepth.config import Config, TrainConfig
 from selfdepth.geometry import (
+    STEREO_BASELINE_UNITS,
     BackprojectDepth,
     depth_to_sigmoid,
     disp_to_depth,
@@ -35,6 +36,7 @@ from selfdepth.geometry import (
     stereo_transform,
 )
 from selfdepth.losses import AdaptiveRobustLoss, edge_aware_smoothness, min_reprojection, photometric_error
+from selfdepth.losses.supervised import pose_error, scale_invariant_log
 from selfdepth.models import DepthNet, PoseNet
 
 __all__ = ["SelfDepth", "NonFiniteLossError", "adaptive_part", "lr_factor"]
@@ -161,8 +163,29 @@ class SelfDepth(L.LightningModule):
             total = total + reprojection.mean() * len(disps) / scored  # the same weight in total as with "all"
             if scale == 0:
                 parts = {"reprojection": reprojection.mean(), "smoothness": smooth, "automask": mask.float().mean()}
+        total = total + len(disps) * self.supervised(batch, disps[0], transforms, parts)
         parts["disparity"] = disps[0].detach()  # for the image panels
         return total / len(disps), parts
+
+    def supervised(self, batch: dict[str, Tensor], disp: Tensor, transforms: Tensor, parts: dict[str, Tensor]) -> Tensor:
+        """The supervised pre-training terms where the batch has true depth / motion (0 when off)."""
+        loss_cfg, model_cfg = self.cfg.loss, self.cfg.model
+        total = disp.new_zeros(())
+        if loss_cfg.supervised_depth_weight > 0 and "depth_gt" in batch:
+            gt = batch["depth_gt"]  # (B, 1, H0, W0) metres at the data's own size, 0 = none
+            _, depth = disp_to_depth(F.interpolate(disp, gt.shape[-2:], mode="bilinear", align_corners=False),
+                                     model_cfg.min_depth, model_cfg.max_depth)
+            count = (gt > 0).sum((1, 2, 3)).clamp_min(1)
+            silog = (scale_invariant_log(depth, gt).sum((1, 2, 3)) / count).mean()
+            total = total + loss_cfg.supervised_depth_weight * silog
+            parts["silog"] = silog
+        if loss_cfg.supervised_pose_weight > 0 and "pose_gt" in batch and self.pose is not None:
+            steps = len(self.cfg.train.temporal_offsets)  # the temporal sources come first (source_views)
+            scale = STEREO_BASELINE_UNITS / self.hparams.baseline_m if self.hparams.baseline_m else None
+            pose = pose_error(transforms[:, :steps], batch["pose_gt"].float(), scale).mean()
+            total = total + loss_cfg.supervised_pose_weight * pose
+            parts["pose_error"] = pose
+        return total
 
     # ------------------------------------------------------------------ Lightning hooks
 

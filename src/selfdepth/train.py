@@ -26,11 +26,12 @@ from torch.utils.data import DataLoader
 
 from selfdepth.config import Config, TrainConfig
 from selfdepth.data.folder import FolderDataset
+from selfdepth.data.sources import describe, open_sources
 from selfdepth.hardware import resolve_precision
 from selfdepth.inference import read_checkpoint
 from selfdepth.module import NonFiniteLossError, SelfDepth, lr_factor
 
-__all__ = ["SelfDepth", "fit", "make_dataset", "lr_factor", "NonFiniteLossError", "is_global_zero", "spent_budget"]
+__all__ = ["SelfDepth", "fit", "make_dataset", "init_weights", "lr_factor", "NonFiniteLossError", "is_global_zero", "spent_budget"]
 
 
 class LossHistory(Callback):
@@ -85,11 +86,37 @@ def make_dataset(config: Config, root: str | None = None, train: bool = True) ->
         "cache": d.cache_images,
         "zoom": d.zoom,
     }
-    if d.kitti_split and root is None:
-        from selfdepth.data.kitti import KittiDataset
+    if root is not None:
+        return FolderDataset(root, d.height, d.width, **kwargs)
+    dataset = open_sources(d.train, d.height, d.width, d.kitti_split, d.odometry_sequences, d.refuse_held_out,
+                           d.skip_missing, **kwargs)
+    if train and d.fraction < 1:
+        dataset.keep_fraction(d.fraction)
+    return dataset
 
-        return KittiDataset(d.train, d.kitti_split, d.height, d.width, **kwargs)
-    return FolderDataset(root or d.train, d.height, d.width, **kwargs)
+
+def init_weights(model: SelfDepth, path: str | Path) -> str:
+    """Copy the depth (and, where both have one, pose) network weights of checkpoint ``path`` into ``model``.
+
+    Returns a line saying what was loaded. Raises ValueError naming the file and the first parameter
+    that does not fit (another architecture or network size), so no run starts half-initialised.
+    """
+    state = read_checkpoint(path)["state_dict"]
+    own = model.state_dict()
+    nets = ["depth"] + (["pose"] if model.pose is not None and any(k.startswith("pose.") for k in state) else [])
+    wanted = {k: v for k, v in own.items() if k.split(".")[0] in nets}
+    for key, tensor in wanted.items():
+        if key not in state:
+            raise ValueError(f"{path}: --init checkpoint has no {key}: another architecture than this run's")
+        if state[key].shape != tensor.shape:
+            raise ValueError(f"{path}: --init checkpoint's {key} is {tuple(state[key].shape)}, this run's network "
+                             f"needs {tuple(tensor.shape)}: another architecture or size")
+    extra = [k for k in state if k.split(".")[0] in nets and k not in own]
+    if extra:
+        raise ValueError(f"{path}: --init checkpoint has {extra[0]}, which this run's network lacks: another architecture")
+    model.load_state_dict({**own, **{k: state[k] for k in wanted}})
+    fresh = " (its checkpoint has no pose network: pose starts fresh)" if model.pose is not None and "pose" not in nets else ""
+    return f"initialised the {' and '.join(nets)} network{'s' if len(nets) > 1 else ''} from {path}{fresh}"
 
 
 def _baseline(dataset: FolderDataset) -> float | None:
@@ -184,7 +211,13 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
         num_workers=config.data.num_workers,
         persistent_workers=config.data.num_workers > 0,
     )
+    if is_global_zero():
+        print(f"training data: {describe(dataset)}")
     model = SelfDepth(config.to_dict(), baseline)
+    if config.model.init_from and not resume:  # a resumed run has its own weights already
+        notice = init_weights(model, config.model.init_from)
+        if is_global_zero():
+            print(notice)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=t.checkpoint_every)
     callbacks = [checkpoint, LossHistory(out / "loss.csv", resumed_at), BroadcastBuffers(), *(callbacks or [])]
     if t.ema_decay > 0:

@@ -164,6 +164,33 @@ class FolderDataset(Dataset):
             raise ValueError(f"{root}: no frame has all of the neighbours {tuple(temporal_offsets)}")
         self._setup(scenes, index, height, width, temporal_offsets, stereo, augment, cache, zoom)
 
+    @classmethod
+    def concat(cls, parts: list[FolderDataset]) -> FolderDataset:
+        """One data set of several (e.g. KITTI raw drives and odometry sequences) with the same settings."""
+        first = parts[0]
+        for part in parts[1:]:
+            if (part.height, part.width, part.temporal_offsets, part.stereo, part.augment, part.zoom) != (
+                    first.height, first.width, first.temporal_offsets, first.stereo, first.augment, first.zoom):
+                raise ValueError("cannot join data sets with different sizes, offsets, stereo, augmentation or zoom")
+        joined = cls.__new__(cls)
+        joined.__dict__.update(first.__dict__)
+        joined.scenes, joined.index = [], []
+        for part in parts:
+            joined.index += [(s + len(joined.scenes), i) for s, i in part.index]
+            joined.scenes += part.scenes
+        joined._cache = {} if first._cache is not None else None
+        return joined
+
+    def keep_fraction(self, fraction: float) -> None:
+        """Keep the first ``fraction`` of each scene's samples, in time order (at least one): data-scaling runs."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        kept: list[tuple[int, int]] = []
+        for s in range(len(self.scenes)):
+            own = sorted(i for scene, i in self.index if scene == s)
+            kept += [(s, i) for i in own[: max(1, round(fraction * len(own)))]] if own else []
+        self.index = kept
+
     def _setup(
         self,
         scenes: list[FolderScene],

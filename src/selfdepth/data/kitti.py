@@ -28,6 +28,7 @@ from pathlib import Path
 
 from selfdepth.data.folder import FolderDataset, FolderScene
 from selfdepth.data.kitti_calib import lidar_depth, read_calibration
+from selfdepth.data.kitti_held_out import check_training_drive
 
 __all__ = [
     "SPLITS",
@@ -36,6 +37,8 @@ __all__ = [
     "GARG_CROP",
     "image_suffix",
     "drive_split",
+    "drive_frames",
+    "is_kitti_raw_root",
 ]
 
 # Split name -> file inside selfdepth/data/splits.
@@ -54,6 +57,13 @@ _CAMERA_FOLDER = {2: "image_02", 3: "image_03"}
 
 def read_split(split: str | Path) -> list[tuple[str, int, str]]:
     """A split list as ``(drive folder, frame index, side)``; ``split`` is a name in SPLITS or a file."""
+    return [row[1:] for row in _numbered_split(split)[1]]
+
+
+def _numbered_split(split: str | Path | list[tuple[str, int, str]]) -> tuple[str, list[tuple[int, str, int, str]]]:
+    """(where the split came from, ``(line number, drive, frame, side)`` per line); ``split`` may be rows."""
+    if isinstance(split, list):
+        return "the drives' frames", [(n, *row) for n, row in enumerate(split, 1)]
     if str(split) in SPLITS:
         text = resources.files("selfdepth.data").joinpath("splits", SPLITS[str(split)]).read_text()
         source = f"split {split!r}"
@@ -61,7 +71,7 @@ def read_split(split: str | Path) -> list[tuple[str, int, str]]:
         path = Path(split)
         if not path.is_file():
             raise FileNotFoundError(f"split file not found: {path} (or use one of: {', '.join(SPLITS)})")
-        text, source = path.read_text(), str(path)
+        text, source = path.read_text(), f"split file {path}"
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -69,20 +79,23 @@ def read_split(split: str | Path) -> list[tuple[str, int, str]]:
         parts = line.split()
         if len(parts) != 3 or parts[2] not in ("l", "r") or not parts[1].isdigit():
             raise ValueError(f"{source}, line {n}: expected '<date>/<drive>_sync <frame> <l|r>', got {line!r}")
-        rows.append((parts[0], int(parts[1]), parts[2]))
-    return rows
+        rows.append((n, parts[0], int(parts[1]), parts[2]))
+    return source, rows
 
 
 class KittiDataset(FolderDataset):
     """KITTI raw samples with the same keys as ``FolderDataset`` (see folder.py), for a split list.
 
-    Ground truth (``depth_gt``) is the lidar projected into the target camera.
+    Ground truth (``depth_gt``) is the lidar projected into the target camera. Each drive uses its
+    own day's calibration; images of any size are resized to the network's, intrinsics following.
 
     Args:
-        root: the KITTI raw root (holding the date folders).
-        split: a split name from ``SPLITS`` or a split file.
+        root: the KITTI raw root (holding the date folders), or several: each split line is read
+            from the first root that holds its drive.
+        split: a split name from ``SPLITS``, a split file, or its rows (e.g. ``drive_frames(root)``).
         height, width: network input size (multiples of 32).
-        temporal_offsets: neighbouring frames, e.g. (-1, 1).
+        temporal_offsets: neighbouring frames, e.g. (-1, 1). Split frames whose neighbours are
+            missing (drive ends, gaps) are not used as targets; how many is printed once.
         stereo: return the other colour camera's frame.
         augment: colour jitter and horizontal flips.
         cache: keep decoded images in memory.
@@ -90,13 +103,14 @@ class KittiDataset(FolderDataset):
         ground_truth: compute lidar depth (needs velodyne_points). Split frames
             whose images exist but whose scan does not are left out and counted
             in ``frames_without_lidar``; it is an error if no frame has a scan.
-        skip_missing: drop split entries whose files are missing instead of raising.
+        skip_missing: drop split entries whose drive or files are missing instead of raising.
+        refuse_held_out: raise for drives the benchmarks test on (kitti_held_out.py): for training.
     """
 
     def __init__(
         self,
-        root: str | Path,
-        split: str | Path,
+        root: str | Path | list[str | Path] | tuple[str | Path, ...],
+        split: str | Path | list[tuple[str, int, str]],
         height: int,
         width: int,
         temporal_offsets: tuple[int, ...] = (),
@@ -106,46 +120,73 @@ class KittiDataset(FolderDataset):
         ground_truth: bool = False,
         skip_missing: bool = False,
         zoom: float = 1.0,
+        refuse_held_out: bool = False,
     ) -> None:
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"KITTI root not found: {root}")
-        rows = read_split(split)
+        roots = [Path(r) for r in ([root] if isinstance(root, (str, Path)) else root)]
+        for r in roots:
+            if not r.is_dir():
+                raise FileNotFoundError(f"KITTI root not found: {r}")
+        source, rows = _numbered_split(split)
+        named = " or ".join(str(r) for r in roots)
         scenes: dict[tuple[str, str], FolderScene] = {}  # (drive, side) -> scene, in first-seen order
         order: dict[tuple[str, str], int] = {}
-        index, missing = [], []
+        drive_root: dict[str, Path] = {}  # drive -> the root holding it (checked once per drive)
+        index, missing, absent_drives, without_neighbours = [], [], 0, 0
         self.frames_without_lidar = 0
-        for drive, frame, side in rows:
-            needed = [frame + o for o in temporal_offsets] + [frame]
+        for n, drive, frame, side in rows:
+            where = f"{source}, line {n}" if not isinstance(split, list) else f"{named}: {drive}"
+            if drive not in drive_root:
+                found = next((r for r in roots if (r / drive).is_dir()), None)
+                if found is None:
+                    if skip_missing:
+                        absent_drives += 1
+                        continue
+                    date = drive.split("/")[0]
+                    what = "drive" if any((r / date).is_dir() for r in roots) else "date folder of drive"
+                    raise FileNotFoundError(f"{where}: {what} {drive} is not under {named} "
+                                            "(download it, or pass --skip-missing to train on the drives present)")
+                if refuse_held_out:
+                    check_training_drive(drive, where)
+                drive_root[drive] = found
+            base = drive_root[drive]
             target_cam, other_cam = (2, 3) if side == "l" else (3, 2)
-            files = [_frame_file(root, drive, target_cam, f) for f in needed]
+            files = [_frame_file(base, drive, target_cam, frame)]
             if stereo:
-                files.append(_frame_file(root, drive, other_cam, frame))
+                files.append(_frame_file(base, drive, other_cam, frame))
             absent = [f for f in files if not f.is_file()]
             if absent:
                 missing.extend(absent)
                 continue
-            if ground_truth and not (root / drive / "velodyne_points" / "data" / f"{frame:010d}.bin").is_file():
+            if not all(_frame_file(base, drive, target_cam, frame + o).is_file() for o in temporal_offsets):
+                without_neighbours += 1  # a drive's end or a gap: no temporal warp for this target
+                continue
+            if ground_truth and not (base / drive / "velodyne_points" / "data" / f"{frame:010d}.bin").is_file():
                 self.frames_without_lidar += 1  # sparse scans: score the frames that have one
                 continue
             key = (drive, side)
             if key not in scenes:
-                scenes[key] = _drive_scene(root, drive, target_cam, other_cam, ground_truth)
+                try:
+                    scenes[key] = _drive_scene(base, drive, target_cam, other_cam, ground_truth)
+                except FileNotFoundError as err:  # e.g. the date's calibration files: say which line needed them
+                    raise FileNotFoundError(f"{where}: drive {drive}: {err}") from None
                 order[key] = len(order)
             index.append((order[key], frame))
         if missing and not skip_missing:
             shown = "\n  ".join(str(p) for p in missing[:5])
             raise FileNotFoundError(
-                f"{len(missing)} files listed by split {split} are missing under {root}, e.g.:\n  {shown}\n"
+                f"{len(missing)} files listed by {source} are missing under {named}, e.g.:\n  {shown}\n"
                 "(download the raw archives listed in kitti_archives_to_download.txt, or pass --skip-missing)"
             )
-        if missing:
-            print(f"KITTI: skipped {len(rows) - len(index)} of {len(rows)} split entries with missing files")
+        if missing or absent_drives:
+            print(f"KITTI: skipped {len(missing) + absent_drives} of {len(rows)} split entries whose drive or files are missing")
+        if without_neighbours:
+            print(f"KITTI: {without_neighbours} split frames lack a neighbour at {tuple(temporal_offsets)} "
+                  "(drive ends or gaps): not used as targets")
         if not index and ground_truth and self.frames_without_lidar:
-            raise FileNotFoundError(f"none of the {self.frames_without_lidar} frames of split {split} under {root} "
+            raise FileNotFoundError(f"none of the {self.frames_without_lidar} frames of {source} under {named} "
                                     "has a velodyne scan (velodyne_points/data/<frame>.bin): no ground truth")
         if not index:
-            raise ValueError(f"no frames of split {split} found under {root}")
+            raise ValueError(f"no frames of {source} found under {named}")
         self._setup(list(scenes.values()), index, height, width, temporal_offsets, stereo, augment, cache, zoom)
 
 
@@ -212,3 +253,19 @@ def drive_split(root: str | Path, drive: str, path: str | Path, sides: str = "lr
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{drive} {f} {side}\n" for f in keep for side in sides))
     return path
+
+
+def is_kitti_raw_root(root: str | Path) -> bool:
+    """True if ``root`` holds a KITTI raw date folder (``<date>/<date>_drive_<nnnn>_sync``)."""
+    root = Path(root)
+    return root.is_dir() and any(root.glob("*/*_drive_*_sync"))
+
+
+def drive_frames(root: str | Path, sides: str = "lr") -> list[tuple[str, int, str]]:
+    """Split rows for every frame of every drive under a KITTI raw root (both cameras by default)."""
+    rows = []
+    for folder in sorted(Path(root).glob("*/*_drive_*_sync")):
+        drive = f"{folder.parent.name}/{folder.name}"
+        frames = sorted(int(p.stem) for p in (folder / "image_02" / "data").glob(f"*{image_suffix(folder)}"))
+        rows.extend((drive, f, side) for f in frames for side in sides)
+    return rows

@@ -19,7 +19,7 @@ import numpy as np
 
 from selfdepth.io import Intrinsics
 
-__all__ = ["KittiCalibration", "read_calibration", "lidar_depth"]
+__all__ = ["KittiCalibration", "read_calibration", "read_odometry_calibration", "lidar_depth"]
 
 
 def _read_key_values(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -39,7 +39,7 @@ def _read_key_values(path: Path, required: tuple[str, ...]) -> dict[str, np.ndar
     if missing:
         raise ValueError(f"{path}: missing calibration keys {missing}")
     for key in required:
-        want = 12 if key.startswith("P_rect") else 9 if key.startswith("R") else 3 if key == "T" else 2
+        want = 12 if key.startswith("P_rect") or key in ("P0", "P1", "P2", "P3", "Tr") else 9 if key.startswith("R") else 3 if key == "T" else 2
         if values[key].size != want:
             raise ValueError(f"{path}: {key} has {values[key].size} numbers, expected {want}")
     return values
@@ -91,6 +91,31 @@ def read_calibration(date_folder: str | Path) -> KittiCalibration:
         velo_to_cam=velo_to_cam,
         image_size=(width, height),
         folder=folder,
+    )
+
+
+def read_odometry_calibration(calib_file: str | Path, image_size: tuple[int, int]) -> KittiCalibration:
+    """A KITTI odometry ``calib.txt`` (P0-P3 of the rectified cameras, ``Tr`` velodyne -> camera 0).
+
+    The odometry download's projections already act on rectified camera-0 coordinates, so the
+    rectifying rotation is the identity; ``Tr`` is optional (without it there is no lidar depth).
+    ``image_size`` is (width, height) of the sequence's images (they differ between sequences).
+    """
+    path = Path(calib_file)
+    values = _read_key_values(path, ("P0", "P1", "P2", "P3"))
+    velo_to_cam = np.eye(4)
+    if "Tr" in values:
+        if values["Tr"].size != 12:
+            raise ValueError(f"{path}: Tr has {values['Tr'].size} numbers, expected 12")
+        velo_to_cam[:3, :] = values["Tr"].reshape(3, 4)
+    else:
+        velo_to_cam[:] = np.nan  # no lidar calibration: lidar_depth would return nothing sensible
+    return KittiCalibration(
+        P_rect={i: values[f"P{i}"].reshape(3, 4) for i in range(4)},
+        R_rect_00=np.eye(3),
+        velo_to_cam=velo_to_cam,
+        image_size=(int(image_size[0]), int(image_size[1])),
+        folder=path.parent,
     )
 
 

@@ -134,7 +134,10 @@ class Scene:
         return dataclasses.replace(self, box_lo=self.box_lo + shift, box_hi=self.box_hi + shift, box_shift=shift)
 
 
-def make_scene(seed: int, frames: int, outliers: Outliers | None = None) -> Scene:
+STREETS = ("city", "varied")
+
+
+def make_scene(seed: int, frames: int, outliers: Outliers | None = None, streets: str = "city") -> Scene:
     """Lay out a random street and a drive of ``frames`` frames along it.
 
     Args:
@@ -142,14 +145,25 @@ def make_scene(seed: int, frames: int, outliers: Outliers | None = None) -> Scen
         frames: number of camera poses to generate.
         outliers: moving cars, mirrors and exposure changes; None for none. The
             static scene is the same with or without them.
+        streets: "city" (buildings close on both sides, the demo's streets) or "varied" (what
+            KITTI's drives look like beyond a city centre: roads 3.5-9 m wide, each side open with
+            probability 0.5, i.e. trees and poles in front of buildings 25-70 m back, else a
+            building row set back 0-8 m more).
 
     Returns:
         The scene.
     """
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
+    if streets not in STREETS:
+        raise ValueError(f"streets must be one of {STREETS}, got {streets!r}")
     rng = np.random.default_rng(seed)
     road = float(rng.uniform(4.0, 6.0))
+    # The varied layout's own draws come from a second generator, so "city" scenes stay as they were.
+    layout = np.random.default_rng([seed, 1])
+    varied = streets == "varied"
+    if varied:
+        road = float(layout.uniform(3.5, 9.0))
     ground = CAMERA_HEIGHT
 
     # Camera drive: 0.5-1.2 m per frame, ~12% of steps standing still, small jitter.
@@ -181,14 +195,16 @@ def make_scene(seed: int, frames: int, outliers: Outliers | None = None) -> Scen
         offset.append(rng.uniform(0, 50, size=2))
 
     for side in (-1.0, 1.0):
-        # Front row of buildings with setbacks (depth steps) and gaps.
-        zc = -15.0
+        open_side = varied and layout.random() < 0.5
+        setback = float(layout.uniform(0.0, 8.0)) if varied else 0.0
+        # Front row of buildings with setbacks (depth steps) and gaps; none on an open side.
+        zc = length if open_side else -15.0
         while zc < length:
             block = rng.uniform(6.0, 22.0)
             if rng.random() < 0.25:  # a gap to the back row
                 zc += rng.uniform(3.0, 9.0)
                 continue
-            near = road + rng.uniform(1.5, 5.0)
+            near = road + rng.uniform(1.5, 5.0) + setback
             height = rng.uniform(5.0, 18.0)
             x0, x1 = (near, near + 12.0) if side > 0 else (-near - 12.0, -near)
             material = FACADE if rng.random() < 0.6 else FACADE_PHOTO
@@ -198,7 +214,7 @@ def make_scene(seed: int, frames: int, outliers: Outliers | None = None) -> Scen
         zc = -15.0
         while zc < length:
             block = rng.uniform(10.0, 30.0)
-            near = road + rng.uniform(20.0, 30.0)
+            near = road + rng.uniform(20.0, 30.0) + (layout.uniform(5.0, 40.0) if open_side else 0.0)
             x0, x1 = (near, near + 10.0) if side > 0 else (-near - 10.0, -near)
             box(x0, x1, ground - rng.uniform(10, 25), ground, zc, zc + block, FACADE, rng.uniform(0.5, 1.0, size=3))
             zc += block
@@ -212,6 +228,16 @@ def make_scene(seed: int, frames: int, outliers: Outliers | None = None) -> Scen
                 box(xc - car_w / 2, xc + car_w / 2, ground - car_h, ground, zc, zc + car_len, CAR, colour)
                 zc += car_len
             zc += rng.uniform(1.0, 9.0)
+        # Trees along an open side: a trunk and a canopy, 4-14 m from the kerb.
+        zc = float(layout.uniform(0.0, 10.0)) if open_side else length
+        while zc < length:
+            xc = side * (road + layout.uniform(4.0, 14.0))
+            trunk, crown, top = layout.uniform(0.25, 0.45), layout.uniform(2.5, 6.0), layout.uniform(4.0, 9.0)
+            box(xc - trunk / 2, xc + trunk / 2, ground - top + 1.0, ground, zc, zc + trunk, POLE, np.array([0.55, 0.4, 0.3]))
+            greens = np.array([layout.uniform(0.25, 0.5), layout.uniform(0.5, 0.8), layout.uniform(0.2, 0.4)])
+            box(xc - crown / 2, xc + crown / 2, ground - top, ground - top + crown * 0.8, zc - crown / 2 + trunk / 2,
+                zc + crown / 2 + trunk / 2, POLE, greens)
+            zc += layout.uniform(5.0, 20.0)
         # Thin poles on the pavement.
         zc = rng.uniform(0.0, 15.0)
         while zc < length:

@@ -65,9 +65,9 @@ class SynthSummary:
     out: str
 
 
-def _render_scene(job: tuple[int, int, Path, Camera, Outliers | None]) -> None:
-    seed, frames, out, camera, outliers = job
-    write_scene(make_scene(seed, frames, outliers), out, camera)
+def _render_scene(job: tuple[int, int, Path, Camera, Outliers | None, str]) -> None:
+    seed, frames, out, camera, outliers, streets = job
+    write_scene(make_scene(seed, frames, outliers, streets), out, camera)
 
 
 def synthesize(
@@ -80,13 +80,14 @@ def synthesize(
     workers: int = 1,
     sheet: bool = True,
     outliers: Outliers | None = None,
+    streets: str = "city",
 ) -> SynthSummary:
     """Render ``scenes`` streets of ``frames_per_scene`` frames into ``out``.
 
     Scene ``i`` uses seed ``seed * 100003 + i``, so different ``seed`` values give
     disjoint scene sets (use one seed for training and another for testing).
     The output does not depend on ``workers``. ``outliers`` adds moving cars,
-    mirrors and exposure changes to the same streets.
+    mirrors and exposure changes to the same streets. ``streets`` is the layout (scene.make_scene).
     """
     check_size(width, height)
     if scenes < 1 or frames_per_scene < 3:
@@ -94,7 +95,8 @@ def synthesize(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     camera = Camera(kitti_like_intrinsics(width, height), width, height)
-    jobs = [(seed * 100003 + i, frames_per_scene, out / f"scene_{i:04d}", camera, outliers) for i in range(scenes)]
+    jobs = [(seed * 100003 + i, frames_per_scene, out / f"scene_{i:04d}", camera, outliers, streets)
+            for i in range(scenes)]
     start = time.perf_counter()
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -107,6 +109,8 @@ def synthesize(
     meta = asdict(summary) | {"seed": seed, "width": width, "height": height, "layout": LAYOUT_VERSION}
     if outliers is not None and outliers.any:
         meta["outliers"] = asdict(outliers)
+    if streets != "city":
+        meta["streets"] = streets
     meta.pop("seconds"), meta.pop("out")  # keep the folder byte-identical between runs and places
     save_json(out / "synth.json", meta)
     if sheet:

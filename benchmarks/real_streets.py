@@ -1,0 +1,172 @@
+"""Real streets: train on every training drive in ../shared, score on four held-out streets (issue 28).
+
+Training drives (``../shared/data``): raw 0005 and 0001 and the odometry sequences that are not held
+out (01, 02, 03, 06, 08: 00, 05 and 07 are Eigen test drives, 04 too, 09 and 10 the pose benchmark;
+the loader refuses them, see kitti_held_out.py). ``configs/kitti_small.yaml`` for a time budget, then:
+
+- metric AbsRel (stereo, mono+stereo) and median-scaled AbsRel (all modes) against lidar, Garg crop,
+  80 m cap, on raw 0002 (10 frames), raw 0013 (144), odometry 09 and 10 (10 each), beside the
+  median-scaled constant depth; ``pooled`` weighs each street equally (the mean of the four AbsRels
+  over the mean of the four constants), so 0013 does not drown the rest;
+- the same on the training drives' own scans (0005, 0001 every 10th frame; odometry 06, 08);
+- for mono modes, the pose ATE on odometry 09, 10 (5-frame snippets) and 04 beside constant motion.
+
+    .venv/bin/python benchmarks/real_streets.py --mode stereo --minutes 45
+    .venv/bin/python benchmarks/real_streets.py --mode stereo --minutes 45 --variant synthetic_pretrained \
+        --init runs/pretrain/checkpoints/last.ckpt --pretrain-minutes 20
+    .venv/bin/python benchmarks/real_streets.py --summary     # rebuild real_streets.json and the plot only
+
+Writes ``benchmarks/results/real_streets_<mode>_<variant>.json`` (resumable: a killed run continues)
+and rebuilds ``benchmarks/results/real_streets.json`` from every such file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from _machine import machine, network_gflops
+
+from selfdepth.config import load_config
+from selfdepth.data.kitti import KittiDataset, drive_split
+from selfdepth.data.kitti_odometry import KittiOdometryDataset
+from selfdepth.evaluate import evaluate
+from selfdepth.inference import DepthModel, read_checkpoint
+from selfdepth.io import save_json
+from selfdepth.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+ODOMETRY = SHARED / "kitti_odometry_mini"
+TRAIN_SOURCES = [SHARED / "kitti_raw_0005", SHARED / "kitti_raw_0001", ODOMETRY]
+# Held-out streets with lidar: label -> (root, raw drive or odometry sequence).
+TEST_STREETS = {
+    "0002": (SHARED / "kitti_raw_mini", "2011_09_26/2011_09_26_drive_0002_sync"),
+    "0013": (SHARED / "kitti_raw_0013", "2011_09_26/2011_09_26_drive_0013_sync"),
+    "odometry_09": (ODOMETRY, "09"),
+    "odometry_10": (ODOMETRY, "10"),
+}
+OWN_SCANS = {
+    "0005_own": (SHARED / "kitti_raw_0005", "2011_09_26/2011_09_26_drive_0005_sync"),
+    "0001_own": (SHARED / "kitti_raw_0001", "2011_09_26/2011_09_26_drive_0001_sync"),
+    "odometry_06_own": (ODOMETRY, "06"),
+    "odometry_08_own": (ODOMETRY, "08"),
+}
+POSE = {"09": ODOMETRY, "10": ODOMETRY, "04": SHARED / "kitti_odometry_04"}
+MODE_KEY = {"stereo": "stereo", "mono": "mono", "mono+stereo": "mono_stereo"}
+
+
+def street_data(root: Path, drive: str, work: Path, height: int, width: int):
+    """The lidar-scored frames of one street (left camera), raw drive or odometry sequence."""
+    if "/" not in drive:
+        return KittiOdometryDataset(root, (drive,), height, width, ground_truth=True)
+    split = drive_split(root, drive, work / f"{drive.split('/')[-1]}.txt", "l", 0, with_lidar=True)
+    return KittiDataset(root, split, height, width, ground_truth=True)
+
+
+def score(checkpoint: Path, work: Path, temporal: bool) -> dict:
+    """AbsRel on every street (held out and own), the pooled ratios and, with a pose network, the ATEs."""
+    model = DepthModel.load(checkpoint)
+    h, w = model.height, model.width
+    streets = {}
+    for label, (root, drive) in {**TEST_STREETS, **OWN_SCANS}.items():
+        result = evaluate(model, street_data(root, drive, work, h, w), garg=True)
+        streets[label] = {
+            "frames": result["images"], "abs_rel": result["model"]["abs_rel"],
+            "abs_rel_median_scaled": result.get("model_median_scaled", result["model"])["abs_rel"],
+            "constant": result["constant"]["abs_rel"], "metrics": result["model"],
+        }
+        s = streets[label]
+        print(f"{label:>16}: {s['frames']:3d} frames, AbsRel {s['abs_rel']:.3f} (median-scaled "
+              f"{s['abs_rel_median_scaled']:.3f}), constant {s['constant']:.3f}", flush=True)
+    record = {"streets": streets, "metric": model.metric}
+    kinds = ["abs_rel", "abs_rel_median_scaled"] if model.metric else ["abs_rel_median_scaled"]
+    for kind in kinds:
+        ratios = {label: streets[label][kind] / streets[label]["constant"] for label in TEST_STREETS}
+        pooled = sum(streets[k][kind] for k in TEST_STREETS) / sum(streets[k]["constant"] for k in TEST_STREETS)
+        record[f"{kind}_vs_constant"] = {**ratios, "pooled": pooled}
+    if temporal:
+        from selfdepth.evaluate_pose import evaluate_pose
+
+        record["pose"] = {seq: evaluate_pose(checkpoint, root, seq) for seq, root in POSE.items()}
+    return record
+
+
+def summary() -> Path:
+    """``real_streets.json`` from every run file: the issue's schema, plus where each figure came from."""
+    out: dict = {"stereo": {}, "mono": {}, "mono_stereo": {}, "pose": {}, "files": {}}
+    for path in sorted(RESULTS.glob("real_streets_*.json")):
+        run = json.loads(path.read_text())
+        if "mode" not in run:
+            continue
+        key = MODE_KEY[run["mode"]]
+        kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
+        out[key][run["variant"]] = run["scores"][f"{kind}_vs_constant"]
+        out["files"][f"{key}/{run['variant']}"] = path.name
+        for seq, pose in run["scores"].get("pose", {}).items():
+            entry = {"ate": pose["model"]["mean"], "constant_motion": pose["constant_motion"]["mean"],
+                     "run": f"{key}/{run['variant']}"}
+            best = out["pose"].get(seq)
+            if best is None or entry["ate"] < best["ate"]:  # the best pose network of any run, named
+                out["pose"][seq] = entry
+    return save_json(RESULTS / "real_streets.json", out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", default="stereo", choices=tuple(MODE_KEY))
+    parser.add_argument("--minutes", type=float, default=45.0, help="real-data training budget")
+    parser.add_argument("--variant", default="scratch", help="names the run, e.g. scratch, synthetic_pretrained")
+    parser.add_argument("--init", help="checkpoint to start from (model.init_from)")
+    parser.add_argument("--pretrain-minutes", type=float, help="minutes the --init checkpoint took (recorded)")
+    parser.add_argument("--fraction", type=float, default=1.0, help="share of each drive's frames (data scaling)")
+    parser.add_argument("--set", action="append", default=[], help="extra config overrides")
+    parser.add_argument("--work", default="runs/real_streets")
+    parser.add_argument("--score-only", action="store_true", help="score the run's last checkpoint")
+    parser.add_argument("--summary", action="store_true", help="only rebuild real_streets.json")
+    args = parser.parse_args()
+    if args.summary:
+        print(f"wrote {summary()}")
+        return
+    for folder in [*TRAIN_SOURCES, *(r for r, _ in TEST_STREETS.values())]:
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} not found: this benchmark needs ../shared/data")
+    name = f"real_streets_{MODE_KEY[args.mode]}_{args.variant}"
+    work = Path(args.work) / name
+    overrides = [f"data.train={','.join(str(p) for p in TRAIN_SOURCES)}", f"train.mode={args.mode}",
+                 f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}",
+                 f"data.fraction={args.fraction}", *([f"model.init_from={args.init}"] if args.init else []), *args.set]
+    config = load_config(ROOT / "configs" / "kitti_small.yaml", overrides)
+    checkpoint, minutes = work / "run" / "checkpoints" / "last.ckpt", None
+    if not args.score_only:
+        start = time.perf_counter()
+        checkpoint = fit(config, resume=checkpoint.is_file())
+        minutes = (time.perf_counter() - start) / 60
+    elif not checkpoint.is_file():
+        raise SystemExit(f"{checkpoint} not found: nothing to score")
+    trained = read_checkpoint(checkpoint)
+    from selfdepth.train import make_dataset
+
+    samples = len(make_dataset(config))
+    scores = score(checkpoint, work, config.uses_temporal)
+    h, w = config.data.height, config.data.width
+    record = {
+        "mode": args.mode, "variant": args.variant, "fraction": args.fraction, "training_samples": samples,
+        "init": args.init, "pretrain_minutes": args.pretrain_minutes,
+        "config": config.to_dict(), "overrides": args.set, "machine": machine(),
+        "depth_net_gflops": round(network_gflops(DepthModel.load(checkpoint).net, torch.rand(1, 3, h, w)), 2),
+        "steps": trained["global_step"], "train_minutes_this_invocation": minutes,
+        "train_minutes": trained["callbacks"]["Timer"]["time_elapsed"]["train"] / 60,
+        "scores": scores,
+    }
+    out = save_json(RESULTS / f"{name}.json", record)
+    print(f"wrote {out}\nwrote {summary()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -69,3 +69,44 @@ def test_synth_outlier_flags(tmp_path):
 def test_bad_size_argument():
     with pytest.raises(SystemExit):
         main(["synth", "--out", "x", "--size", "big"])
+
+
+def test_hostile_files_get_exactly_one_line(tmp_path, capsys, make_checkpoint):
+    """A checkpoint of random bytes and a broken YAML file: one stderr line naming the file, no unsafe advice."""
+    rng = np.random.default_rng(0)
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    zipped = tmp_path / "zip.ckpt"
+    zipped.write_bytes(b"PK\x03\x04" + rng.integers(0, 256, 512, dtype=np.uint8).tobytes())
+    image = tmp_path / "photo.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((64, 128, 3), np.uint8)).save(image)
+    bad_yaml = tmp_path / "K.yaml"
+    bad_yaml.write_text("fx: [1, 2\ncy: 3\n")
+    ckpt = make_checkpoint(tmp_path / "ok.ckpt")
+    runs = [
+        (["predict", str(image), "--checkpoint", str(junk)], "junk.ckpt: cannot read checkpoint"),
+        (["predict", str(image), "--checkpoint", str(zipped)], "zip.ckpt: cannot read checkpoint"),
+        (["import-monodepth2", "--encoder", str(junk), "--depth", str(junk), "-o", str(tmp_path / "o.ckpt")],
+         "junk.ckpt: cannot read Monodepth2 encoder weights"),
+        (["pointcloud", str(image), "--checkpoint", str(ckpt), "--intrinsics", str(bad_yaml), "-o",
+          str(tmp_path / "p.ply")], "K.yaml: not valid YAML/JSON: line 2, column 3: expected ',' or ']'"),
+        (["train", "--config", str(bad_yaml)], "K.yaml: not valid YAML: line 2, column 3"),
+    ]
+    for argv, message in runs:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert "weights_only" not in err
+
+
+def test_first_contact_without_a_model_says_how_to_get_one(capsys):
+    for argv in (["predict", "photo.jpg"], ["pointcloud", "photo.jpg", "--intrinsics", "K.yaml"], ["app"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "no model given: pass --checkpoint" in err
+        assert "make demo" in err and "import-monodepth2" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("selfdepth 0.")

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+from selfdepth._version import __version__
+
+__all__ = ["main", "build_parser"]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -161,6 +163,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfdepth", description="Self-supervised monocular depth.")
+    parser.add_argument("--version", action="version", version=f"selfdepth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="render synthetic street scenes with exact depth and poses")
@@ -209,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="depth for images, folders of images and videos")
     p.add_argument("inputs", nargs="*", help="image files, folders or video files")
-    p.add_argument("--checkpoint", required=True, help="a .ckpt, or a .onnx from selfdepth export")
+    p.add_argument("--checkpoint", help="a .ckpt, or a .onnx from selfdepth export")
     p.add_argument("--out", default="predictions",
                    help="output folder; with --live, an .mp4 file, or a folder for numbered PNGs")
     p.add_argument("--live", metavar="SOURCE", help="stream depth for a video file, image folder, stream URL or "
@@ -229,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pointcloud", help="a coloured 3-D point cloud (binary PLY) from one image")
     p.add_argument("image")
-    p.add_argument("--checkpoint", required=True, help="a .ckpt, or a .onnx from selfdepth export")
+    p.add_argument("--checkpoint", help="a .ckpt, or a .onnx from selfdepth export")
     p.add_argument("--intrinsics", required=True, help="YAML/JSON with fx, fy, cx, cy or K (pixels)")
     p.add_argument("-o", "--output", default="points.ply")
     p.add_argument("--max-depth", type=float, help="drop points farther than this")
@@ -288,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_study)
 
     p = sub.add_parser("app", help="a local web app: photo -> depth -> 3-D view, measuring, video and webcam")
-    p.add_argument("--checkpoint", required=True, help="a training checkpoint (.ckpt) or an exported .onnx")
+    p.add_argument("--checkpoint", help="a training checkpoint (.ckpt) or an exported .onnx")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--backend", choices=("auto", "torch", "torch-bf16", "onnxruntime"), default="auto",
@@ -314,9 +317,17 @@ def _close_progress_bars() -> None:
         bar.close()
 
 
+# What `predict`, `pointcloud` and `app` say when no model is given: how to get one.
+NO_MODEL = ("no model given: pass --checkpoint CKPT (a .ckpt, or a .onnx from selfdepth export). To get one: "
+            "`make demo` trains one in about 11 minutes (demo_out/run/checkpoints/last.ckpt), `selfdepth train` "
+            "trains your own, or `selfdepth import-monodepth2` converts Monodepth2's released weights")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if "checkpoint" in vars(args) and args.checkpoint is None:
+            raise ValueError(NO_MODEL)
         args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
         _close_progress_bars()

@@ -27,7 +27,7 @@ from torch import Tensor
 from selfdepth.config import Config
 from selfdepth.geometry import disp_to_depth, metric_scale
 from selfdepth.hardware import has_native_bf16
-from selfdepth.io import Intrinsics
+from selfdepth.io import Intrinsics, load_tensors
 from selfdepth.models import DepthNet
 from selfdepth.pointcloud import PointCloud
 
@@ -111,10 +111,7 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
-        raise ValueError(f"{path}: cannot read checkpoint (truncated or corrupt file?): {err}") from None
+    ckpt = load_tensors(path, "checkpoint")
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hp, dict) or "selfdepth_version" not in hp or "state_dict" not in ckpt:
         raise ValueError(f"{path}: not a selfdepth checkpoint (no selfdepth hyper-parameters or state_dict)")

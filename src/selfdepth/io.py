@@ -34,6 +34,8 @@ __all__ = [
     "save_image",
     "save_json",
     "save_npy",
+    "yaml_problem",
+    "load_tensors",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -164,7 +166,7 @@ def load_intrinsics(path: str | Path, width: int | None = None, height: int | No
     try:
         data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML/JSON: {err}") from None
+        raise ValueError(f"{path}: not valid YAML/JSON: {yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with fx, fy, cx, cy or K, got {type(data).__name__}")
     try:
@@ -299,4 +301,31 @@ def load_yaml(path: str | Path, what: str = "YAML file") -> Any:
     try:
         return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from None
+        raise ValueError(f"{path}: not valid YAML: {yaml_problem(err)}") from None
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML parser error in one line: what it expected and where, e.g. "line 2, column 3: expected ',' or ']'"."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{' '.join(problem.split())}"
+
+
+def load_tensors(path: str | Path, what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with a one-line error for a bad file.
+
+    torch's own text runs to eight lines and, for a file holding more than tensors and plain data,
+    suggests ``weights_only=False``: unsafe advice for a file from a stranger, so it is not passed on.
+    """
+    import torch  # here, so that reading images and YAML does not need torch imported
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
+        text = str(err)
+        if "Weights only load failed" in text:
+            reason = "not a PyTorch file of tensors and plain data (selfdepth never runs code from a file)"
+        else:
+            reason = (text.strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path}: cannot read {what} (truncated or corrupt file?): {reason}") from None

@@ -21,6 +21,7 @@ import torch
 
 from selfdepth._version import __version__
 from selfdepth.config import Config, load_config
+from selfdepth.io import load_tensors
 from selfdepth.models import DepthNet
 
 __all__ = ["convert_state_dicts", "import_monodepth2"]
@@ -29,10 +30,7 @@ __all__ = ["convert_state_dicts", "import_monodepth2"]
 def _load(path: Path, what: str) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"Monodepth2 {what} weights not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
-        raise ValueError(f"{path}: cannot read Monodepth2 {what} weights (truncated or corrupt?): {err}") from None
+    state = load_tensors(path, f"Monodepth2 {what} weights")
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state

@@ -56,3 +56,16 @@ def test_automask_drops_pixels_the_unwarped_source_explains():
     loss, mask = min_reprojection(errors, identity)
     assert mask.tolist() == [[[[False, True]]]]
     torch.testing.assert_close(loss, torch.tensor([[[[0.1, 0.2]]]]))  # masked: the unwarped error
+
+
+def test_mean_reprojection_averages_the_unwarped_errors_too():
+    """min_reprojection=false is Monodepth2's --avg_reprojection: both the warped and the unwarped errors are
+    averaged over the sources before the auto-mask compares them (closed form on two pixels)."""
+    errors = torch.tensor([[[[0.3, 0.3]], [[0.4, 0.2]]]])  # warped means: 0.35, 0.25
+    identity = torch.tensor([[[[0.1, 0.9]], [[0.9, 0.9]]]])  # unwarped means: 0.5, 0.9 (minima 0.1, 0.9)
+    loss, mask = min_reprojection(errors, identity, minimum=False)
+    assert mask.tolist() == [[[[True, True]]]]  # with the minimum of the unwarped errors pixel 0 was masked
+    torch.testing.assert_close(loss, torch.tensor([[[[0.35, 0.25]]]]))
+    loss, mask = min_reprojection(errors, torch.tensor([[[[0.2, 0.9]], [[0.3, 0.1]]]]), minimum=False)
+    assert mask.tolist() == [[[[False, True]]]]  # pixel 0: unwarped mean 0.25 < 0.35
+    torch.testing.assert_close(loss, torch.tensor([[[[0.25, 0.25]]]]))

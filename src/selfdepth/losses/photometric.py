@@ -91,7 +91,8 @@ def min_reprojection(errors: Tensor, identity_errors: Tensor | None = None, mini
             auto-masking: a pixel whose unwarped source already matches better
             than every warp (a static camera, an object moving with it) is
             masked out. None disables auto-masking.
-        minimum: per-pixel minimum over sources (Monodepth2); the mean otherwise.
+        minimum: per-pixel minimum over sources (Monodepth2); the mean otherwise, of the warped and
+            of the unwarped errors alike (Monodepth2's ``--avg_reprojection``).
 
     Returns:
         loss: (B, 1, H, W) per-pixel loss; where masked, the unwarped error,
@@ -101,6 +102,7 @@ def min_reprojection(errors: Tensor, identity_errors: Tensor | None = None, mini
     loss = errors.min(1, keepdim=True).values if minimum else errors.mean(1, keepdim=True)
     if identity_errors is None:
         return loss, torch.ones_like(loss, dtype=torch.bool)
-    identity = identity_errors.min(1, keepdim=True).values
+    # The unwarped errors combine as the warped ones do: Monodepth2's --avg_reprojection averages both.
+    identity = identity_errors.min(1, keepdim=True).values if minimum else identity_errors.mean(1, keepdim=True)
     mask = loss < identity
     return torch.where(mask, loss, identity), mask

@@ -19,7 +19,9 @@ def edge_aware_smoothness(disp: Tensor, image: Tensor) -> Tensor:
         image: (B, C, H, W) image at the same size.
 
     Returns:
-        (B, 1, H, W) ``|dx d*| exp(-|dx I|) + |dy d*| exp(-|dy I|)``, zero-padded at the last column/row.
+        (B, 1, H, W) ``W/(W-1) |dx d*| exp(-|dx I|) + H/(H-1) |dy d*| exp(-|dy I|)``, zero-padded at the
+        last column / row. The factors make the map's mean over H x W exactly Monodepth2's term, the mean
+        of the x part over its H (W-1) differences plus the mean of the y part over its (H-1) W.
     """
     if disp.shape[-2:] != image.shape[-2:]:
         raise ValueError(f"disp {tuple(disp.shape)} and image {tuple(image.shape)} differ in size")
@@ -28,7 +30,10 @@ def edge_aware_smoothness(disp: Tensor, image: Tensor) -> Tensor:
     dy = (d[..., :-1, :] - d[..., 1:, :]).abs()
     ix = (image[..., :, :-1] - image[..., :, 1:]).abs().mean(1, keepdim=True)
     iy = (image[..., :-1, :] - image[..., 1:, :]).abs().mean(1, keepdim=True)
-    return F.pad(dx * (-ix).exp(), (0, 1, 0, 0)) + F.pad(dy * (-iy).exp(), (0, 0, 0, 1))
+    h, w = disp.shape[-2:]
+    # A one-pixel-wide (or -high) map has no differences on that axis: its part is empty, so 0.
+    fx, fy = (w / (w - 1) if w > 1 else 0.0), (h / (h - 1) if h > 1 else 0.0)
+    return F.pad(dx * (-ix).exp() * fx, (0, 1, 0, 0)) + F.pad(dy * (-iy).exp() * fy, (0, 0, 0, 1))
 
 
 class EdgeAwareSmoothness(nn.Module):

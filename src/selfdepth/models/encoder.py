@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
+from selfdepth.io import load_tensors
+
 __all__ = ["ResnetEncoder", "load_imagenet_weights", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 # Monodepth2's input normalisation, kept so its released weights import unchanged.
@@ -26,10 +28,7 @@ def load_imagenet_weights(path: str | Path) -> dict[str, Tensor]:
             f"pretrained encoder weights not found: {path} (download torchvision's resnet18-f37072fd.pth "
             "yourself, or leave model.pretrained_encoder empty to start from random weights)"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
-        raise ValueError(f"{path}: cannot read as a torch state dict (truncated or corrupt?): {err}") from None
+    state = load_tensors(path, "a torch state dict")
     if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.1.bn2.weight" not in state:
         raise ValueError(f"{path}: not a torchvision ResNet18 state dict (no conv1.weight / layer4.1.bn2.weight)")
     return state

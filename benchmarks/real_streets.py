@@ -128,6 +128,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="extra config overrides")
     parser.add_argument("--work", default="runs/real_streets")
     parser.add_argument("--score-only", action="store_true", help="score the run's last checkpoint")
+    parser.add_argument("--checkpoint", help="score this checkpoint as the variant, training nothing (e.g. the "
+                        "synthetic-only model: zero-shot sim-to-real)")
     parser.add_argument("--summary", action="store_true", help="only rebuild real_streets.json")
     args = parser.parse_args()
     if args.summary:
@@ -143,7 +145,9 @@ def main() -> None:
                  f"data.fraction={args.fraction}", *([f"model.init_from={args.init}"] if args.init else []), *args.set]
     config = load_config(ROOT / "configs" / "kitti_small.yaml", overrides)
     checkpoint, minutes = work / "run" / "checkpoints" / "last.ckpt", None
-    if not args.score_only:
+    if args.checkpoint:
+        checkpoint = Path(args.checkpoint)
+    elif not args.score_only:
         start = time.perf_counter()
         checkpoint = fit(config, resume=checkpoint.is_file())
         minutes = (time.perf_counter() - start) / 60
@@ -152,7 +156,7 @@ def main() -> None:
     trained = read_checkpoint(checkpoint)
     from selfdepth.train import make_dataset
 
-    samples = len(make_dataset(config))
+    samples = 0 if args.checkpoint else len(make_dataset(config))  # a zero-shot model saw no real frame
     scores = score(checkpoint, work, config.uses_temporal)
     h, w = config.data.height, config.data.width
     record = {
@@ -161,7 +165,7 @@ def main() -> None:
         "config": config.to_dict(), "overrides": args.set, "machine": machine(),
         "depth_net_gflops": round(network_gflops(DepthModel.load(checkpoint).net, torch.rand(1, 3, h, w)), 2),
         "steps": trained["global_step"], "train_minutes_this_invocation": minutes,
-        "train_minutes": trained["callbacks"]["Timer"]["time_elapsed"]["train"] / 60,
+        "train_minutes": trained["callbacks"]["Timer"]["time_elapsed"]["train"] / 60 if not args.checkpoint else 0.0,
         "scores": scores,
     }
     out = save_json(RESULTS / f"{name}.json", record)

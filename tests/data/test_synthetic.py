@@ -281,3 +281,27 @@ def test_rendered_folders_hold_region_masks(tmp_path):
     synthesize(tmp_path, 1, 3, 64, 64, seed=2, sheet=False)
     sample = FolderDataset(tmp_path, 64, 64)[1]
     assert sample["regions"].shape == (1, 64, 64) and sample["regions"].dtype == torch.uint8
+
+
+def test_varied_streets_open_sides_trees_and_widths():
+    """`streets="varied"`: the KITTI-like layout (open sides with trees, far buildings, varied widths); the
+    default "city" layout draws from its own generator, so the demo's streets stay as they were."""
+    from selfdepth.data.synthetic import POLE, make_scene
+
+    widths, open_sides = [], 0
+    for seed in range(12):
+        city, varied = make_scene(seed, 4), make_scene(seed, 4, streets="varied")
+        assert np.array_equal(city.box_lo, make_scene(seed, 4, streets="city").box_lo)
+        widths.append(varied.road_half_width)
+        for side in (-1, 1):
+            near = np.where(side > 0, varied.box_lo[:, 0], -varied.box_hi[:, 0])  # distance of each box's near face
+            tall = (varied.box_hi[:, 1] - varied.box_lo[:, 1]) > 4.5  # buildings (cars are < 1.7 m, poles thin)
+            buildings = tall & (varied.box_material != POLE) & (near > 0)
+            if buildings.any() and near[buildings].min() > varied.road_half_width + 20:
+                open_sides += 1
+                greens = (varied.box_material == POLE) & (varied.box_tint[:, 1] > varied.box_tint[:, 0])
+                assert greens.any()  # trees stand on an open side
+    assert 3 <= open_sides <= 21  # about half of 24 sides
+    assert min(widths) >= 3.5 and max(widths) <= 9.0 and max(widths) - min(widths) > 2
+    with pytest.raises(ValueError, match="streets must be one of"):
+        make_scene(0, 4, streets="rural")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from lightning.pytorch.callbacks import Callback, Timer
 
 from _machine import machine, network_gflops
@@ -62,6 +63,9 @@ def picture_grid(model: DepthModel, data: KittiDataset, path: Path, frames: int 
         if not model.metric:
             depth = depth * float(np.median(gt[gt > 0]) / np.median(depth[gt > 0]))
         rows.append(np.concatenate([image, colorize(1.0 / depth, vmax), lidar_picture], axis=1))
+    width = rows[0].shape[1]  # streets differ in size (KITTI raw 1242x375, odometry 1226x370): one width
+    rows = [r if r.shape[1] == width else np.asarray(Image.fromarray(r).resize(
+        (width, round(r.shape[0] * width / r.shape[1])), Image.BILINEAR)) for r in rows]
     return save_image(path, np.concatenate(rows, axis=0))
 
 

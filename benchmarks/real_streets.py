@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from _machine import machine, network_gflops
+from kitti_generalise import picture_grid
 
 from selfdepth.config import load_config
 from selfdepth.data.kitti import KittiDataset, drive_split
@@ -69,13 +70,17 @@ def street_data(root: Path, drive: str, work: Path, height: int, width: int):
     return KittiDataset(root, split, height, width, ground_truth=True)
 
 
-def score(checkpoint: Path, work: Path, temporal: bool) -> dict:
-    """AbsRel on every street (held out and own), the pooled ratios and, with a pose network, the ATEs."""
+def score(checkpoint: Path, work: Path, temporal: bool, picture: Path) -> dict:
+    """AbsRel on every street (held out and own), the pooled ratios and, with a pose network, the ATEs;
+    ``picture``: input | depth | lidar for the middle frame of each held-out street (0002, 0013, 09, 10)."""
     model = DepthModel.load(checkpoint)
     h, w = model.height, model.width
-    streets = {}
+    streets, middles = {}, []
     for label, (root, drive) in {**TEST_STREETS, **OWN_SCANS}.items():
-        result = evaluate(model, street_data(root, drive, work, h, w), garg=True)
+        data = street_data(root, drive, work, h, w)
+        result = evaluate(model, data, garg=True)
+        if label in TEST_STREETS:
+            middles.append(data[len(data) // 2])  # one frame per held-out street for the picture
         streets[label] = {
             "frames": result["images"], "abs_rel": result["model"]["abs_rel"],
             "abs_rel_median_scaled": result.get("model_median_scaled", result["model"])["abs_rel"],
@@ -84,7 +89,7 @@ def score(checkpoint: Path, work: Path, temporal: bool) -> dict:
         s = streets[label]
         print(f"{label:>16}: {s['frames']:3d} frames, AbsRel {s['abs_rel']:.3f} (median-scaled "
               f"{s['abs_rel_median_scaled']:.3f}), constant {s['constant']:.3f}", flush=True)
-    record = {"streets": streets, "metric": model.metric}
+    record = {"streets": streets, "metric": model.metric, "picture": picture_grid(model, middles, picture).name}
     kinds = ["abs_rel", "abs_rel_median_scaled"] if model.metric else ["abs_rel_median_scaled"]
     for kind in kinds:
         ratios = {label: streets[label][kind] / streets[label]["constant"] for label in TEST_STREETS}
@@ -99,22 +104,63 @@ def score(checkpoint: Path, work: Path, temporal: bool) -> dict:
 
 def summary() -> Path:
     """``real_streets.json`` from every run file: the issue's schema, plus where each figure came from."""
-    out: dict = {"stereo": {}, "mono": {}, "mono_stereo": {}, "pose": {}, "files": {}}
+    out: dict = {"stereo": {}, "mono": {}, "mono_stereo": {}, "pose": {}, "pose_by_run": {}, "files": {}}
+    runs = []
     for path in sorted(RESULTS.glob("real_streets_*.json")):
         run = json.loads(path.read_text())
         if "mode" not in run:
             continue
+        runs.append(run)
         key = MODE_KEY[run["mode"]]
         kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
         out[key][run["variant"]] = run["scores"][f"{kind}_vs_constant"]
         out["files"][f"{key}/{run['variant']}"] = path.name
-        for seq, pose in run["scores"].get("pose", {}).items():
-            entry = {"ate": pose["model"]["mean"], "constant_motion": pose["constant_motion"]["mean"],
-                     "run": f"{key}/{run['variant']}"}
-            best = out["pose"].get(seq)
-            if best is None or entry["ate"] < best["ate"]:  # the best pose network of any run, named
-                out["pose"][seq] = entry
+        if "pose" in run["scores"]:
+            out["pose_by_run"][f"{key}/{run['variant']}"] = {
+                seq: {"ate": pose["model"]["mean"], "constant_motion": pose["constant_motion"]["mean"]}
+                for seq, pose in run["scores"]["pose"].items()}
+    # "pose" holds one run, chosen by a rule fixed before any score (the fullest recipe first), not the best.
+    order = [f"{m}/{v}" for v in ("synthetic_pretrained", "scratch") for m in ("mono_stereo", "mono")]
+    chosen = next((k for k in order if k in out["pose_by_run"]), next(iter(out["pose_by_run"]), None))
+    if chosen:
+        out["pose"] = {seq: {**v, "run": chosen} for seq, v in out["pose_by_run"][chosen].items()}
+    scaling_plot(runs)
     return save_json(RESULTS / "real_streets.json", out)
+
+
+def scaling_plot(runs: list[dict]) -> Path | None:
+    """Pooled AbsRel / constant against the real training samples, a line per mode and start (scratch or
+    pre-trained): what more data would buy, and whether pre-training is worth it. The zero-shot model
+    (no real frame) is the point at 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for run in runs:
+        key = MODE_KEY[run["mode"]]
+        kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
+        start = "pre-trained" if run.get("init") else "scratch"
+        label = "synthetic only (zero-shot)" if run.get("scored_checkpoint") else f"{run['mode']}, {start}"
+        series.setdefault(label, []).append(
+            (run["training_samples"], run["scores"][f"{kind}_vs_constant"]["pooled"]))
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in sorted(series.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=label)
+    ax.axhline(0.4, color="grey", ls="--", lw=1, label="target (stereo): 0.4x")
+    ax.set_xlabel("real training samples (frames x cameras)")
+    ax.set_ylabel("pooled AbsRel / constant's (4 held-out streets)")
+    ax.set_title("Real streets: what more data and synthetic pre-training buy", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = RESULTS / "real_streets_scaling.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:
@@ -157,11 +203,11 @@ def main() -> None:
     from selfdepth.train import make_dataset
 
     samples = 0 if args.checkpoint else len(make_dataset(config))  # a zero-shot model saw no real frame
-    scores = score(checkpoint, work, config.uses_temporal)
+    scores = score(checkpoint, work, config.uses_temporal, RESULTS / f"{name}.png")
     h, w = config.data.height, config.data.width
     record = {
         "mode": args.mode, "variant": args.variant, "fraction": args.fraction, "training_samples": samples,
-        "init": args.init, "pretrain_minutes": args.pretrain_minutes,
+        "init": args.init, "pretrain_minutes": args.pretrain_minutes, "scored_checkpoint": args.checkpoint,
         "config": config.to_dict(), "overrides": args.set, "machine": machine(),
         "depth_net_gflops": round(network_gflops(DepthModel.load(checkpoint).net, torch.rand(1, 3, h, w)), 2),
         "steps": trained["global_step"], "train_minutes_this_invocation": minutes,

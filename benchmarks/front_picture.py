@@ -1,10 +1,11 @@
 """The README's picture: a held-out synthetic street, its predicted depth, and the point cloud in 3-D.
 
-    .venv/bin/python benchmarks/front_picture.py --checkpoint runs/pretrain/checkpoints/last.ckpt
+    .venv/bin/python benchmarks/front_picture.py \
+        --checkpoint runs/real_streets/real_streets_stereo_scratch/run/checkpoints/last.ckpt
 
 Renders one varied street the training never saw (its own seed), predicts depth, turns it into a
-coloured point cloud with the renderer's intrinsics, and draws the cloud from a virtual camera 6 m
-higher and 8 m behind, looking down 25 degrees (a z-buffered splat: the nearest point wins each pixel).
+coloured point cloud with the renderer's intrinsics, and draws the cloud from a virtual camera 4 m
+higher and 10 m behind, looking down 12 degrees (a z-buffered splat: the nearest point wins each pixel).
 Writes ``docs/images/front.png`` (input | depth | 3-D view).
 """
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def novel_view(xyz: np.ndarray, rgb: np.ndarray, K: np.ndarray, width: int, height: int,
-               up: float = 6.0, back: float = 8.0, pitch_deg: float = 25.0) -> np.ndarray:
+               up: float = 4.0, back: float = 10.0, pitch_deg: float = 12.0) -> np.ndarray:
     """(N, 3) camera-frame points (x right, y down, z forward) with (N, 3) uint8 colours, seen from a
     camera ``up`` metres higher and ``back`` metres behind, pitched down: an (H, W, 3) picture."""
     pitch = np.deg2rad(pitch_deg)
@@ -58,7 +59,7 @@ def main() -> None:
     image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
     intrinsics = Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height)
     prediction = model.predict(image, intrinsics)
-    cloud = prediction.points(max_depth=50, remove_sky=True)
+    cloud = prediction.points(max_depth=60)
     view = novel_view(cloud.xyz, cloud.rgb, K, width, height)
     picture = np.concatenate([image, colorize(prediction.disparity), view], axis=1)
     print(f"wrote {save_image(Path(args.out), picture)}: {len(cloud)} points, "

@@ -128,6 +128,29 @@ def summary() -> Path:
     return save_json(RESULTS / "real_streets.json", out)
 
 
+def markdown_table() -> str:
+    """Every run as a table row (for docs/results.md): AbsRel / constant per street, pooled, own scans, pose."""
+    head = ("| run | real training | 0002 | 0013 | odometry 09 | odometry 10 | pooled | own scans | ATE 09 / 10 / 04 |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    rows = [head]
+    for path in sorted(RESULTS.glob("real_streets_*.json")):
+        run = json.loads(path.read_text())
+        if "mode" not in run:
+            continue
+        s = run["scores"]
+        kinds = ["abs_rel", "abs_rel_median_scaled"] if s["metric"] else ["abs_rel_median_scaled"]
+        for kind in kinds:
+            r = s[f"{kind}_vs_constant"]
+            own = [k for k in s["streets"] if k.endswith("_own")]
+            own_ratio = sum(s["streets"][k][kind] for k in own) / sum(s["streets"][k]["constant"] for k in own)
+            pose = " / ".join(f"{p['model']['mean']:.3f}" for p in s.get("pose", {}).values()) or "-"
+            steps = f"{run['steps']} steps, {run['train_minutes']:.0f} min" if run["training_samples"] else "none"
+            label = f"{run['mode']} {run['variant']}, {'metric' if kind == 'abs_rel' else 'median-scaled'}"
+            rows.append(f"| {label} | {steps} | " + " | ".join(f"{r[k]:.3f}x" for k in (*TEST_STREETS, "pooled"))
+                        + f" | {own_ratio:.3f}x | {pose} |")
+    return "\n".join(rows)
+
+
 def scaling_plot(runs: list[dict]) -> Path | None:
     """Pooled AbsRel / constant against the real training samples, a line per mode and start (scratch or
     pre-trained): what more data would buy, and whether pre-training is worth it. The zero-shot model
@@ -179,7 +202,7 @@ def main() -> None:
     parser.add_argument("--summary", action="store_true", help="only rebuild real_streets.json")
     args = parser.parse_args()
     if args.summary:
-        print(f"wrote {summary()}")
+        print(f"wrote {summary()}\n\n{markdown_table()}")
         return
     for folder in [*TRAIN_SOURCES, *(r for r, _ in TEST_STREETS.values())]:
         if not folder.is_dir():

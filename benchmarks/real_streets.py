@@ -38,7 +38,7 @@ from selfdepth.data.kitti_odometry import KittiOdometryDataset
 from selfdepth.evaluate import evaluate
 from selfdepth.inference import DepthModel, read_checkpoint
 from selfdepth.io import save_json
-from selfdepth.train import fit
+from selfdepth.train import fit, make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared" / "data"
@@ -223,8 +223,6 @@ def main() -> None:
     elif not checkpoint.is_file():
         raise SystemExit(f"{checkpoint} not found: nothing to score")
     trained = read_checkpoint(checkpoint)
-    from selfdepth.train import make_dataset
-
     samples = 0 if args.checkpoint else len(make_dataset(config))  # a zero-shot model saw no real frame
     scores = score(checkpoint, work, config.uses_temporal, RESULTS / f"{name}.png")
     h, w = config.data.height, config.data.width

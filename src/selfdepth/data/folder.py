@@ -185,11 +185,11 @@ class FolderDataset(Dataset):
         """Keep the first ``fraction`` of each scene's samples, in time order (at least one): data-scaling runs."""
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-        kept: list[tuple[int, int]] = []
-        for s in range(len(self.scenes)):
-            own = sorted(i for scene, i in self.index if scene == s)
-            kept += [(s, i) for i in own[: max(1, round(fraction * len(own)))]] if own else []
-        self.index = kept
+        by_scene: dict[int, list[int]] = {}
+        for s, i in self.index:
+            by_scene.setdefault(s, []).append(i)
+        self.index = [(s, i) for s, frames in by_scene.items()
+                      for i in sorted(frames)[: max(1, round(fraction * len(frames)))]]
 
     def _setup(
         self,

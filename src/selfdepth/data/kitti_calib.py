@@ -52,14 +52,14 @@ class KittiCalibration:
     Attributes:
         P_rect: camera index (0-3) -> (3, 4) rectified projection matrix.
         R_rect_00: (3, 3) rectifying rotation of camera 0.
-        velo_to_cam: (4, 4) velodyne -> camera 0 (unrectified) transform.
+        velo_to_cam: (4, 4) velodyne -> camera 0 (unrectified) transform; None without lidar calibration.
         image_size: (width, height) of the rectified images (``S_rect_02``).
         folder: the date folder the files came from.
     """
 
     P_rect: dict[int, np.ndarray]
     R_rect_00: np.ndarray
-    velo_to_cam: np.ndarray
+    velo_to_cam: np.ndarray | None
     image_size: tuple[int, int]
     folder: Path
 
@@ -103,13 +103,12 @@ def read_odometry_calibration(calib_file: str | Path, image_size: tuple[int, int
     """
     path = Path(calib_file)
     values = _read_key_values(path, ("P0", "P1", "P2", "P3"))
-    velo_to_cam = np.eye(4)
+    velo_to_cam = None
     if "Tr" in values:
         if values["Tr"].size != 12:
             raise ValueError(f"{path}: Tr has {values['Tr'].size} numbers, expected 12")
+        velo_to_cam = np.eye(4)
         velo_to_cam[:3, :] = values["Tr"].reshape(3, 4)
-    else:
-        velo_to_cam[:] = np.nan  # no lidar calibration: lidar_depth would return nothing sensible
     return KittiCalibration(
         P_rect={i: values[f"P{i}"].reshape(3, 4) for i in range(4)},
         R_rect_00=np.eye(3),
@@ -130,6 +129,8 @@ def lidar_depth(velodyne_file: str | Path, calib: KittiCalibration, camera: int 
     Returns:
         (H, W) float32 depth (rectified camera z), 0 where no point landed.
     """
+    if calib.velo_to_cam is None:
+        raise ValueError(f"{calib.folder}: no velodyne-to-camera calibration (Tr), so no lidar depth")
     path = Path(velodyne_file)
     if not path.is_file():
         raise FileNotFoundError(f"velodyne file not found: {path}")

@@ -105,7 +105,7 @@ def _sequence_scene(root: Path, sequence: str, target: int, ground_truth: bool) 
         calib = read_odometry_calibration(folder / "calib.txt", image.size)
     depth = None
     if ground_truth:
-        if not np.isfinite(calib.velo_to_cam).all():
+        if calib.velo_to_cam is None:
             raise ValueError(f"{folder / 'calib.txt'}: no Tr (velodyne to camera), so no lidar ground truth")
         depth = tuple(folder / "velodyne" / f"{p.stem}.bin" for p in frames)
     return FolderScene(

@@ -60,6 +60,7 @@ OWN_SCANS = {
 }
 POSE = {"09": ODOMETRY, "10": ODOMETRY, "04": SHARED / "kitti_odometry_04"}
 MODE_KEY = {"stereo": "stereo", "mono": "mono", "mono+stereo": "mono_stereo"}
+REFINE_STEPS = 20  # L-BFGS steps per pyramid level when the pose network's motions are also refined
 
 
 def street_data(root: Path, drive: str, work: Path, height: int, width: int):
@@ -98,7 +99,8 @@ def score(checkpoint: Path, work: Path, temporal: bool, picture: Path) -> dict:
     if temporal:
         from selfdepth.evaluate_pose import evaluate_pose
 
-        record["pose"] = {seq: evaluate_pose(checkpoint, root, seq) for seq, root in POSE.items()}
+        record["pose"] = {seq: evaluate_pose(checkpoint, root, seq, refine_steps=REFINE_STEPS)
+                          for seq, root in POSE.items()}
     return record
 
 
@@ -117,7 +119,8 @@ def summary() -> Path:
         out["files"][f"{key}/{run['variant']}"] = path.name
         if "pose" in run["scores"]:
             out["pose_by_run"][f"{key}/{run['variant']}"] = {
-                seq: {"ate": pose["model"]["mean"], "constant_motion": pose["constant_motion"]["mean"]}
+                seq: {"ate": pose["model"]["mean"], "constant_motion": pose["constant_motion"]["mean"],
+                      **({"refined": pose["refined"]["mean"]} if "refined" in pose else {})}
                 for seq, pose in run["scores"]["pose"].items()}
     # "pose" holds one run, chosen by a rule fixed before any score (the fullest recipe first), not the best.
     order = [f"{m}/{v}" for v in ("synthetic_pretrained", "scratch") for m in ("mono_stereo", "mono")]

@@ -84,6 +84,18 @@ def test_pose_evaluation_needs_a_pose_network(tiny_root, tmp_path):
     result = evaluate_pose(mono, seq, "00", length=3)
     assert result["frames"] == 4 and result["model"]["snippets"] == 2
     assert np.isfinite(result["model"]["mean"]) and result["constant_motion"]["mean"] >= 0
+    assert "refined" not in result
+
+    # With refinement: the sequence's calib.txt gives the intrinsics (P2, P3 as the odometry download).
+    import json
+
+    k = json.loads((scene / "intrinsics.json").read_text())
+    p2 = f"{k['fx']} 0 {k['cx']} 0 0 {k['fy']} {k['cy']} 0 0 0 1 0"
+    p3 = f"{k['fx']} 0 {k['cx']} {-k['fx'] * k['baseline']} 0 {k['fy']} {k['cy']} 0 0 0 1 0"
+    (seq / "sequences" / "00" / "calib.txt").write_text(f"P0: {p2}\nP1: {p3}\nP2: {p2}\nP3: {p3}\n")
+    refined = evaluate_pose(mono, seq, "00", length=3, refine_steps=2)
+    assert refined["model"] == result["model"] and refined["refine_steps"] == 2
+    assert refined["refined"]["snippets"] == 2 and np.isfinite(refined["refined"]["mean"])
     assert main(["evaluate-pose", "--checkpoint", str(stereo), "--root", str(seq), "--sequence", "00"]) == 2
 
 

@@ -129,7 +129,7 @@ def _kitti_gt(args: argparse.Namespace) -> None:
 def _evaluate_pose(args: argparse.Namespace) -> None:
     from selfdepth.evaluate_pose import evaluate_pose
 
-    evaluate_pose(args.checkpoint, args.root, args.sequence, args.snippet, args.out)
+    evaluate_pose(args.checkpoint, args.root, args.sequence, args.snippet, args.out, args.refine_steps)
 
 
 def _app(args: argparse.Namespace) -> None:
@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequence", default="09", help="sequence number, e.g. 09")
     p.add_argument("--snippet", type=int, default=5, help="frames per snippet (Zhou et al.: 5)")
     p.add_argument("--out", help="write the result as JSON")
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="also score the motions polished by direct photometric alignment with the model's "
+                        "depth (L-BFGS steps per pyramid level, e.g. 20; 0: off)")
     p.set_defaults(func=_evaluate_pose)
 
     p = sub.add_parser("study", help="does a robust photometric loss give better depth than SSIM + L1, and where?")

@@ -10,6 +10,10 @@ least-squares factor (monocular motion has no scale), and the snippet's error is
 which is Monodepth2's ``compute_ate`` (note: not a root *mean* square). The
 report is the mean and std over snippets. A constant straight-ahead motion,
 scored the same way, is the trivial baseline.
+
+With ``refine_steps`` the pose network's motions are also polished by direct photometric alignment
+against the depth network's depth (``pose_refine.py``: no training, both networks frozen), and the
+refined trajectory is scored beside the network's own.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from selfdepth.data.kitti_calib import read_odometry_calibration
 from selfdepth.data.kitti_odometry import OdometrySequence
-from selfdepth.inference import read_checkpoint
+from selfdepth.inference import DepthModel, read_checkpoint
 from selfdepth.io import load_image, save_json
 from selfdepth.models import PoseNet
+from selfdepth.pose_refine import refine_motion
 
-__all__ = ["local_trajectory", "snippet_ate", "trajectory_error", "relative_ground_truth", "evaluate_pose"]
+__all__ = ["local_trajectory", "snippet_ate", "trajectory_error", "relative_ground_truth", "evaluate_pose",
+           "load_frames", "refine_motions"]
 
 
 def relative_ground_truth(poses: np.ndarray) -> np.ndarray:
@@ -73,32 +80,49 @@ def load_pose_net(checkpoint: str | Path) -> tuple[PoseNet, int, int]:
     return net.eval(), int(data["height"]), int(data["width"])
 
 
-@torch.no_grad()
-def predict_motions(net: PoseNet, frames: tuple[Path, ...], height: int, width: int, batch: int = 8) -> np.ndarray:
-    """(N-1, 4, 4) frame-i-to-frame-(i+1) transforms predicted from consecutive frame pairs."""
+def load_frames(frames: tuple[Path, ...], height: int, width: int) -> torch.Tensor:
+    """Image files -> (N, 3, height, width) in [0, 1], resized as the networks see them."""
     import torch.nn.functional as F
 
     def load(path: Path) -> torch.Tensor:
         x = torch.from_numpy(load_image(path)).permute(2, 0, 1)[None].float() / 255
         return F.interpolate(x, (height, width), mode="bilinear", align_corners=False, antialias=True)[0]
 
-    images = [load(p) for p in frames]
+    return torch.stack([load(p) for p in frames])
+
+
+@torch.no_grad()
+def predict_motions(net: PoseNet, images: torch.Tensor, batch: int = 8) -> np.ndarray:
+    """(N, 3, H, W) frames -> (N-1, 4, 4) frame-i-to-frame-(i+1) transforms from consecutive pairs."""
     out = []
     for start in range(0, len(images) - 1, batch):
-        pairs = range(start, min(start + batch, len(images) - 1))
-        target = torch.stack([images[i] for i in pairs])
-        source = torch.stack([images[i + 1] for i in pairs])[:, None]
-        out.append(net.transforms(target, source, (1,))[:, 0])  # target (i) -> source (i + 1)
+        stop = min(start + batch, len(images) - 1)
+        out.append(net.transforms(images[start:stop], images[start + 1 : stop + 1, None], (1,))[:, 0])
     return torch.cat(out).double().numpy()
 
 
+def refine_motions(checkpoint: str | Path, images: torch.Tensor, K: np.ndarray, motions: np.ndarray,
+                   steps: int) -> np.ndarray:
+    """Each motion of ``motions`` (N-1, 4, 4) polished against frames i, i+1 of ``images`` (N, 3, H, W)
+    with the checkpoint's depth of frame i, in network units (the pose network's unit)."""
+    model = DepthModel.load(checkpoint)
+    depth = 1.0 / model.disparity(images)  # (N, 1, H, W) network units, not metres: the motions' unit
+    K_t = torch.as_tensor(K, dtype=torch.float32)[None]
+    refined = [refine_motion(images[i : i + 1], images[i + 1 : i + 2], depth[i : i + 1], K_t,
+                             torch.as_tensor(motions[i : i + 1], dtype=torch.float32), steps=steps)
+               for i in range(len(motions))]
+    return torch.cat(refined).double().numpy()
+
+
 def evaluate_pose(checkpoint: str | Path, root: str | Path, sequence: str, length: int = 5,
-                  out: str | Path | None = None) -> dict:
-    """ATE of a checkpoint's pose network on a KITTI odometry sequence, beside the constant-motion baseline."""
+                  out: str | Path | None = None, refine_steps: int = 0) -> dict:
+    """ATE of a checkpoint's pose network on a KITTI odometry sequence, beside the constant-motion baseline;
+    with ``refine_steps`` > 0, also of its motions refined by direct alignment (``refined``)."""
     seq = OdometrySequence.open(root, sequence)
     net, height, width = load_pose_net(checkpoint)
     gt = relative_ground_truth(seq.poses)
-    pred = predict_motions(net, seq.frames, height, width)
+    images = load_frames(seq.frames, height, width)
+    pred = predict_motions(net, images)
     straight = np.tile(np.eye(4), (len(gt), 1, 1))
     straight[:, 2, 3] = -1.0  # driving forward: a static point comes 1 unit nearer (scale is aligned away)
     result = {
@@ -109,9 +133,16 @@ def evaluate_pose(checkpoint: str | Path, root: str | Path, sequence: str, lengt
         "constant_motion": trajectory_error(straight, gt, length),
         "checkpoint": str(checkpoint),
     }
+    if refine_steps > 0:
+        size = load_image(seq.frames[0]).shape[1::-1]  # (width, height) of this sequence's images
+        calib = read_odometry_calibration(Path(root) / "sequences" / sequence / "calib.txt", size)
+        K = calib.intrinsics(2).resized(width, height).matrix()
+        result["refined"] = trajectory_error(refine_motions(checkpoint, images, K, pred, refine_steps), gt, length)
+        result["refine_steps"] = refine_steps
     print(f"ATE over {result['model']['snippets']} {length}-frame snippets of sequence {sequence}: "
           f"model {result['model']['mean']:.4f} ± {result['model']['std']:.4f}, "
-          f"constant motion {result['constant_motion']['mean']:.4f} ± {result['constant_motion']['std']:.4f}")
+          f"constant motion {result['constant_motion']['mean']:.4f} ± {result['constant_motion']['std']:.4f}"
+          + (f", refined {result['refined']['mean']:.4f} ± {result['refined']['std']:.4f}" if refine_steps > 0 else ""))
     if out is not None:
         save_json(out, result)
     return result

@@ -133,8 +133,8 @@ def summary() -> Path:
 
 def markdown_table() -> str:
     """Every run as a table row (for docs/results.md): AbsRel / constant per street, pooled, own scans, pose."""
-    head = ("| run | real training | 0002 | 0013 | odometry 09 | odometry 10 | pooled | own scans | ATE 09 / 10 / 04 |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+    head = ("| run | real training | 0002 | 0013 | odometry 09 | odometry 10 | pooled | own scans | ATE 09 / 10 / 04 "
+            "| refined ATE | machine |\n|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     for path in sorted(RESULTS.glob("real_streets_*.json")):
         run = json.loads(path.read_text())
@@ -146,11 +146,14 @@ def markdown_table() -> str:
             r = s[f"{kind}_vs_constant"]
             own = [k for k in s["streets"] if k.endswith("_own")]
             own_ratio = sum(s["streets"][k][kind] for k in own) / sum(s["streets"][k]["constant"] for k in own)
-            pose = " / ".join(f"{p['model']['mean']:.3f}" for p in s.get("pose", {}).values()) or "-"
+            pose = " / ".join(f"{p['model']['mean']:.4f}" for p in s.get("pose", {}).values()) or "-"
+            refined = " / ".join(f"{p['refined']['mean']:.4f}" for p in s.get("pose", {}).values() if "refined" in p) or "-"
+            cpu = run["machine"]["cpu"].replace("(R)", "").split(" Processor")[0].split(" @")[0] + (", bf16" if run["config"]["train"]["precision"] == "auto"
+                                           and "avx512_bf16" in run["machine"]["flags"] else ", fp32")
             steps = f"{run['steps']} steps, {run['train_minutes']:.0f} min" if run["training_samples"] else "none"
             label = f"{run['mode']} {run['variant']}, {'metric' if kind == 'abs_rel' else 'median-scaled'}"
             rows.append(f"| {label} | {steps} | " + " | ".join(f"{r[k]:.3f}x" for k in (*TEST_STREETS, "pooled"))
-                        + f" | {own_ratio:.3f}x | {pose} |")
+                        + f" | {own_ratio:.3f}x | {pose} | {refined} | {cpu} |")
     return "\n".join(rows)
 
 

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "selfdepth.models": 1,
     "selfdepth.losses": 1,
     "selfdepth.pointcloud": 1,
+    "selfdepth.pose_refine": 1,  # direct alignment of a motion: geometry and the photometric loss
     "selfdepth.geometry": 0,  # pure maths and file formats
     "selfdepth.io": 0,
     "selfdepth.hardware": 0,

@@ -87,9 +87,11 @@ def refine_motion(target: Tensor, source: Tensor, depth: Tensor, K: Tensor, T0: 
         size = (target.shape[-2] // factor, target.shape[-1] // factor)
         tgt, src = (F.interpolate(x, size, mode="area") for x in (target, source))
         dep = F.interpolate(depth, size, mode="nearest")  # a mean would blur depth edges into mid-air points
+        # Intrinsics at this size, pixel centres at integers: u' + 0.5 = (u + 0.5) * s (io.Intrinsics.resized).
+        s = torch.tensor([size[1] / target.shape[-1], size[0] / target.shape[-2]], dtype=K.dtype)  # (x, y)
         K_level = K.clone()
-        K_level[:, :2] = K[:, :2] / factor  # pixel centres at integers: (u + 0.5) / f - 0.5 ~ u / f at this size
-        K_level[:, :2, 2] = (K[:, :2, 2] + 0.5) / factor - 0.5
+        K_level[:, :2, :2] = K[:, :2, :2] * s[:, None]
+        K_level[:, :2, 2] = (K[:, :2, 2] + 0.5) * s - 0.5
         with torch.no_grad():
             error, inside, identity = alignment_error(tgt, src, dep, K_level, _delta(params, unit) @ T0)
             mask = inside & (error < identity)  # auto-mask, fixed at this level's starting motion

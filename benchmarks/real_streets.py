@@ -131,6 +131,14 @@ def summary() -> Path:
     return save_json(RESULTS / "real_streets.json", out)
 
 
+def machine_label(run: dict) -> str:
+    """'AMD EPYC, bf16' / 'Intel Xeon, fp32': the CPU and the networks' precision (``precision: auto``
+    picks bf16 only where the CPU has it natively)."""
+    cpu = run["machine"]["cpu"].replace("(R)", "").split(" Processor")[0].split(" @")[0]
+    bf16 = run["config"]["train"]["precision"] == "auto" and "avx512_bf16" in run["machine"]["flags"]
+    return f"{cpu}, {'bf16' if bf16 else 'fp32'}"
+
+
 def markdown_table() -> str:
     """Every run as a table row (for docs/results.md): AbsRel / constant per street, pooled, own scans, pose."""
     head = ("| run | real training | 0002 | 0013 | odometry 09 | odometry 10 | pooled | own scans | ATE 09 / 10 / 04 "
@@ -148,12 +156,10 @@ def markdown_table() -> str:
             own_ratio = sum(s["streets"][k][kind] for k in own) / sum(s["streets"][k]["constant"] for k in own)
             pose = " / ".join(f"{p['model']['mean']:.4f}" for p in s.get("pose", {}).values()) or "-"
             refined = " / ".join(f"{p['refined']['mean']:.4f}" for p in s.get("pose", {}).values() if "refined" in p) or "-"
-            cpu = run["machine"]["cpu"].replace("(R)", "").split(" Processor")[0].split(" @")[0] + (", bf16" if run["config"]["train"]["precision"] == "auto"
-                                           and "avx512_bf16" in run["machine"]["flags"] else ", fp32")
             steps = f"{run['steps']} steps, {run['train_minutes']:.0f} min" if run["training_samples"] else "none"
             label = f"{run['mode']} {run['variant']}, {'metric' if kind == 'abs_rel' else 'median-scaled'}"
             rows.append(f"| {label} | {steps} | " + " | ".join(f"{r[k]:.3f}x" for k in (*TEST_STREETS, "pooled"))
-                        + f" | {own_ratio:.3f}x | {pose} | {refined} | {cpu} |")
+                        + f" | {own_ratio:.3f}x | {pose} | {refined} | {machine_label(run)} |")
     return "\n".join(rows)
 
 

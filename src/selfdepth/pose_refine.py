@@ -37,24 +37,24 @@ def _delta(params: Tensor, translation_unit: Tensor) -> Tensor:
     return pose_vec_to_mat(params[:, :3] * _ROTATION_UNIT, params[:, 3:] * translation_unit)
 
 
-def alignment_error(target: Tensor, source: Tensor, depth: Tensor, K: Tensor, T: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-pixel photometric error of ``source`` warped into ``target`` by ``T``, and the unwarped error.
+def alignment_error(target: Tensor, source: Tensor, depth: Tensor, K: Tensor, inv_K: Tensor, T: Tensor,
+                    grid: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-pixel photometric error of ``source`` warped into ``target`` by ``T``.
 
     Args:
         target: (B, 3, H, W) target frame in [0, 1].
         source: (B, 3, H, W) source frame.
         depth: (B, 1, H, W) target depth (any unit; ``T``'s translation in the same unit).
-        K: (B, 3, 3) intrinsics at this size.
+        K: (B, 3, 3) intrinsics at this size; inv_K: their inverse.
         T: (B, 4, 4) target-to-source transform.
+        grid: (3, H*W) from ``pixel_grid``.
 
     Returns:
         error: (B, 1, H, W) SSIM+L1 error of the warp.
         inside: (B, 1, H, W) True where the target pixel lands inside the source image.
-        identity: (B, 1, H, W) the error of the unwarped source (for the auto-mask).
     """
-    grid = pixel_grid(target.shape[-2], target.shape[-1], target.device, target.dtype)
-    warped, inside = warp(source, depth, K, torch.linalg.inv(K), T, grid)
-    return photometric_error(warped, target), inside, photometric_error(source, target)
+    warped, inside = warp(source, depth, K, inv_K, T, grid)
+    return photometric_error(warped, target), inside
 
 
 def refine_motion(target: Tensor, source: Tensor, depth: Tensor, K: Tensor, T0: Tensor, levels: int = 3,
@@ -92,15 +92,16 @@ def refine_motion(target: Tensor, source: Tensor, depth: Tensor, K: Tensor, T0: 
         K_level = K.clone()
         K_level[:, :2, :2] = K[:, :2, :2] * s[:, None]
         K_level[:, :2, 2] = (K[:, :2, 2] + 0.5) * s - 0.5
+        inv_K, grid = torch.linalg.inv(K_level), pixel_grid(*size, dtype=target.dtype)  # once per level
         with torch.no_grad():
-            error, inside, identity = alignment_error(tgt, src, dep, K_level, _delta(params, unit) @ T0)
-            mask = inside & (error < identity)  # auto-mask, fixed at this level's starting motion
+            error, inside = alignment_error(tgt, src, dep, K_level, inv_K, _delta(params, unit) @ T0, grid)
+            mask = inside & (error < photometric_error(src, tgt))  # auto-mask, fixed at the level's start
             count = mask.sum().clamp(min=1)
         optimiser = torch.optim.LBFGS([params], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
         def closure() -> Tensor:
             optimiser.zero_grad()
-            error, inside, _ = alignment_error(tgt, src, dep, K_level, _delta(params, unit) @ T0)
+            error, inside = alignment_error(tgt, src, dep, K_level, inv_K, _delta(params, unit) @ T0, grid)
             # Pixels that leave the source during the search stop counting; the divisor stays fixed.
             loss = (error * (mask & inside)).sum() / count
             loss.backward()

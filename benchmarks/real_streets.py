@@ -166,26 +166,32 @@ def markdown_table() -> str:
 def scaling_plot(runs: list[dict]) -> Path | None:
     """Pooled AbsRel / constant against the real training samples, a line per mode and start (scratch or
     pre-trained): what more data would buy, and whether pre-training is worth it. The zero-shot model
-    (no real frame) is the point at 0."""
+    (no real frame) is the point at 0. Runs of another seed at the same point are dots on the same line,
+    which joins their means; a run with another budget than 30 minutes gets its own line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series: dict[str, list[tuple[int, float]]] = {}
+    series: dict[str, dict[int, list[float]]] = {}  # label -> training samples -> pooled ratio per run (seeds)
     for run in runs:
         key = MODE_KEY[run["mode"]]
         kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
         start = "pre-trained" if run.get("init") else "scratch"
-        label = "synthetic only, zero-shot (metric)" if run.get("scored_checkpoint") else f"{run['mode']}, {start}"
-        series.setdefault(label, []).append(
-            (run["training_samples"], run["scores"][f"{kind}_vs_constant"]["pooled"]))
+        budget = run["config"]["train"]["max_minutes"]
+        label = ("synthetic only, zero-shot (metric)" if run.get("scored_checkpoint")
+                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min"))
+        points = series.setdefault(label, {}).setdefault(run["training_samples"], [])
+        points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(8.5, 4.2))
-    for label, points in sorted(series.items()):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=label)
+    for label, by_samples in sorted(series.items()):
+        xs = sorted(by_samples)
+        # The line joins each point's mean over its runs (seeds); every run is drawn as its own dot.
+        (line,) = ax.plot(xs, [sum(by_samples[x]) / len(by_samples[x]) for x in xs], "-")
+        for i, x in enumerate(xs):
+            ax.plot([x] * len(by_samples[x]), by_samples[x], "o", color=line.get_color(), label=None if i else label)
     ax.axhline(0.4, color="grey", ls="--", lw=1, label="target (stereo): 0.4x")
     ax.axhline(1.0, color="black", lw=0.8, label="the constant depth: 1x")
     ax.set_yscale("log")  # a collapsed run (mono from scratch) and the zero-shot metric scale sit at 6x

@@ -71,15 +71,16 @@ def street_data(root: Path, drive: str, work: Path, height: int, width: int):
     return KittiDataset(root, split, height, width, ground_truth=True)
 
 
-def score(checkpoint: Path, work: Path, temporal: bool, picture: Path) -> dict:
+def score(checkpoint: Path, work: Path, temporal: bool, picture: Path, flip_tta: bool = False) -> dict:
     """AbsRel on every street (held out and own), the pooled ratios and, with a pose network, the ATEs;
-    ``picture``: input | depth | lidar for the middle frame of each held-out street (0002, 0013, 09, 10)."""
+    ``picture``: input | depth | lidar for the middle frame of each held-out street (0002, 0013, 09, 10);
+    ``flip_tta``: depth averaged with the mirrored image's (Monodepth2's post-processing)."""
     model = DepthModel.load(checkpoint)
     h, w = model.height, model.width
     streets, middles = {}, []
     for label, (root, drive) in {**TEST_STREETS, **OWN_SCANS}.items():
         data = street_data(root, drive, work, h, w)
-        result = evaluate(model, data, garg=True)
+        result = evaluate(model, data, garg=True, flip_tta=flip_tta)
         if label in TEST_STREETS:
             middles.append(data[len(data) // 2])  # one frame per held-out street for the picture
         streets[label] = {
@@ -180,7 +181,8 @@ def scaling_plot(runs: list[dict]) -> Path | None:
         start = "pre-trained" if run.get("init") else "scratch"
         budget = run["config"]["train"]["max_minutes"]
         label = ("synthetic only, zero-shot (metric)" if run.get("scored_checkpoint")
-                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min"))
+                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min")
+                 + (", flip TTA" if run.get("flip_tta") else ""))
         points = series.setdefault(label, {}).setdefault(run["training_samples"], [])
         points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])
     if not series:
@@ -221,6 +223,8 @@ def main() -> None:
     parser.add_argument("--score-only", action="store_true", help="score the run's last checkpoint")
     parser.add_argument("--checkpoint", help="score this checkpoint as the variant, training nothing (e.g. the "
                         "synthetic-only model: zero-shot sim-to-real)")
+    parser.add_argument("--flip-tta", action="store_true", help="score the trained run's checkpoint again with "
+                        "Monodepth2's post-processing (mirrored image's depth averaged in), as variant <variant>_flip_tta")
     parser.add_argument("--summary", action="store_true", help="only rebuild real_streets.json")
     args = parser.parse_args()
     if args.summary:
@@ -238,7 +242,7 @@ def main() -> None:
     checkpoint, minutes = work / "run" / "checkpoints" / "last.ckpt", None
     if args.checkpoint:
         checkpoint = Path(args.checkpoint)
-    elif not args.score_only:
+    elif not (args.score_only or args.flip_tta):
         start = time.perf_counter()
         checkpoint = fit(config, resume=checkpoint.is_file())
         minutes = (time.perf_counter() - start) / 60
@@ -246,10 +250,13 @@ def main() -> None:
         raise SystemExit(f"{checkpoint} not found: nothing to score")
     trained = read_checkpoint(checkpoint)
     samples = 0 if args.checkpoint else len(make_dataset(config))  # a zero-shot model saw no real frame
-    scores = score(checkpoint, work, config.uses_temporal, RESULTS / f"{name}.png")
+    variant = f"{args.variant}_flip_tta" if args.flip_tta else args.variant
+    name = f"real_streets_{MODE_KEY[args.mode]}_{variant}"
+    scores = score(checkpoint, work, config.uses_temporal, RESULTS / f"{name}.png", args.flip_tta)
     h, w = config.data.height, config.data.width
     record = {
-        "mode": args.mode, "variant": args.variant, "fraction": args.fraction, "training_samples": samples,
+        "mode": args.mode, "variant": variant, "fraction": args.fraction, "training_samples": samples,
+        "flip_tta": args.flip_tta,
         "init": args.init, "pretrain_minutes": args.pretrain_minutes, "scored_checkpoint": args.checkpoint,
         "config": config.to_dict(), "overrides": args.set, "machine": machine(),
         "depth_net_gflops": round(network_gflops(DepthModel.load(checkpoint).net, torch.rand(1, 3, h, w)), 2),

@@ -176,13 +176,14 @@ def scaling_plot(runs: list[dict]) -> Path | None:
 
     series: dict[str, dict[int, list[float]]] = {}  # label -> training samples -> pooled ratio per run (seeds)
     for run in runs:
+        if run.get("flip_tta"):
+            continue  # a re-scoring of a run already on the plot, not another data point
         key = MODE_KEY[run["mode"]]
         kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
         start = "pre-trained" if run.get("init") else "scratch"
         budget = run["config"]["train"]["max_minutes"]
         label = ("synthetic only, zero-shot (metric)" if run.get("scored_checkpoint")
-                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min")
-                 + (", flip TTA" if run.get("flip_tta") else ""))
+                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min"))
         points = series.setdefault(label, {}).setdefault(run["training_samples"], [])
         points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])
     if not series:

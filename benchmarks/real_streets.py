@@ -188,22 +188,31 @@ def scaling_plot(runs: list[dict]) -> Path | None:
         points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])
     if not series:
         return None
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
-    for label, by_samples in sorted(series.items()):
-        xs = sorted(by_samples)
-        # The line joins each point's mean over its runs (seeds); every run is drawn as its own dot.
-        (line,) = ax.plot(xs, [sum(by_samples[x]) / len(by_samples[x]) for x in xs], "-")
-        for i, x in enumerate(xs):
-            ax.plot([x] * len(by_samples[x]), by_samples[x], "o", color=line.get_color(), label=None if i else label)
-    ax.axhline(0.4, color="grey", ls="--", lw=1, label="target (stereo): 0.4x")
-    ax.axhline(1.0, color="black", lw=0.8, label="the constant depth: 1x")
-    ax.set_yscale("log")  # a collapsed run (mono from scratch) and the zero-shot metric scale sit at 6x
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}x"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}x" if y in (0.3, 0.5, 2, 5) else ""))
-    ax.set_xlabel("real training samples (frames x cameras)")
-    ax.set_ylabel("pooled AbsRel / constant's (4 held-out streets, log)")
-    ax.set_title("Real streets: what more data and synthetic pre-training buy", fontsize=10)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    # Left: every run on a log axis (a collapsed run and the zero-shot metric scale sit at 6x);
+    # right: the same runs on a linear axis around the target, where the trained runs are.
+    fig, (full, zoom) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for ax in (full, zoom):
+        for label, by_samples in sorted(series.items()):
+            xs = sorted(by_samples)
+            # The line joins each point's mean over its runs (seeds); every run is drawn as its own dot.
+            (line,) = ax.plot(xs, [sum(by_samples[x]) / len(by_samples[x]) for x in xs], "-")
+            for i, x in enumerate(xs):
+                ax.plot([x] * len(by_samples[x]), by_samples[x], "o", color=line.get_color(),
+                        label=None if i else label)
+        ax.axhline(0.4, color="grey", ls="--", lw=1, label="target (stereo): 0.4x")
+        ax.axhline(0.5, color="grey", ls=":", lw=1, label="target (mono): 0.5x")
+        ax.axhline(1.0, color="black", lw=0.8, label="the constant depth: 1x")
+        ax.set_xlabel("real training samples (frames x cameras)")
+    full.set_yscale("log")  # before the formatters: setting the scale resets them
+    for ax in (full, zoom):
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}x"))
+    full.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}x" if y in (0.3, 0.5, 2, 5) else ""))
+    full.set_ylabel("pooled AbsRel / constant's (4 held-out streets)")
+    full.set_title("every run (log scale)", fontsize=10)
+    zoom.set_ylim(0.35, 0.7)
+    zoom.set_title("the trained runs, around the targets", fontsize=10)
+    zoom.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle("Real streets: what more data and synthetic pre-training buy", fontsize=11)
     fig.tight_layout()
     path = RESULTS / "real_streets_scaling.png"
     fig.savefig(path, dpi=110)

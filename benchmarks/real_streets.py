@@ -71,9 +71,10 @@ def street_data(root: Path, drive: str, work: Path, height: int, width: int):
     return KittiDataset(root, split, height, width, ground_truth=True)
 
 
-def score(checkpoint: Path, work: Path, temporal: bool, picture: Path, flip_tta: bool = False) -> dict:
+def score(checkpoint: Path, work: Path, temporal: bool, picture: Path | None, flip_tta: bool = False) -> dict:
     """AbsRel on every street (held out and own), the pooled ratios and, with a pose network, the ATEs;
-    ``picture``: input | depth | lidar for the middle frame of each held-out street (0002, 0013, 09, 10);
+    ``picture``: input | depth | lidar for the middle frame of each held-out street (0002, 0013, 09, 10),
+    or None;
     ``flip_tta``: depth averaged with the mirrored image's (Monodepth2's post-processing)."""
     model = DepthModel.load(checkpoint)
     h, w = model.height, model.width
@@ -91,7 +92,8 @@ def score(checkpoint: Path, work: Path, temporal: bool, picture: Path, flip_tta:
         s = streets[label]
         print(f"{label:>16}: {s['frames']:3d} frames, AbsRel {s['abs_rel']:.3f} (median-scaled "
               f"{s['abs_rel_median_scaled']:.3f}), constant {s['constant']:.3f}", flush=True)
-    record = {"streets": streets, "metric": model.metric, "picture": picture_grid(model, middles, picture).name}
+    record = {"streets": streets, "metric": model.metric,
+              "picture": picture_grid(model, middles, picture).name if picture else None}
     kinds = ["abs_rel", "abs_rel_median_scaled"] if model.metric else ["abs_rel_median_scaled"]
     for kind in kinds:
         ratios = {label: streets[label][kind] / streets[label]["constant"] for label in TEST_STREETS}
@@ -261,8 +263,11 @@ def main() -> None:
     trained = read_checkpoint(checkpoint)
     samples = 0 if args.checkpoint else len(make_dataset(config))  # a zero-shot model saw no real frame
     variant = f"{args.variant}_flip_tta" if args.flip_tta else args.variant
-    name = f"real_streets_{MODE_KEY[args.mode]}_{variant}"
-    scores = score(checkpoint, work, config.uses_temporal, RESULTS / f"{name}.png", args.flip_tta)
+    out_name = f"real_streets_{MODE_KEY[args.mode]}_{variant}"
+    # A flip-TTA re-scoring changes only the depth scores: the picture (drawn without TTA) and the pose
+    # would repeat the run's own, so they are left to its file.
+    scores = score(checkpoint, work, config.uses_temporal and not args.flip_tta,
+                   None if args.flip_tta else RESULTS / f"{out_name}.png", args.flip_tta)
     h, w = config.data.height, config.data.width
     record = {
         "mode": args.mode, "variant": variant, "fraction": args.fraction, "training_samples": samples,
@@ -274,7 +279,7 @@ def main() -> None:
         "train_minutes": trained["callbacks"]["Timer"]["time_elapsed"]["train"] / 60 if not args.checkpoint else 0.0,
         "scores": scores,
     }
-    out = save_json(RESULTS / f"{name}.json", record)
+    out = save_json(RESULTS / f"{out_name}.json", record)
     print(f"wrote {out}\nwrote {summary()}")
 
 

@@ -125,8 +125,10 @@ def summary() -> Path:
                 seq: {"ate": pose["model"]["mean"], "constant_motion": pose["constant_motion"]["mean"],
                       **({"refined": pose["refined"]["mean"]} if "refined" in pose else {})}
                 for seq, pose in run["scores"]["pose"].items()}
-    # "pose" holds one run, chosen by a rule fixed before any score (the fullest recipe first), not the best.
-    order = [f"{m}/{v}" for v in ("synthetic_pretrained", "scratch") for m in ("mono_stereo", "mono")]
+    # "pose" holds one run, chosen by a rule fixed before any score (the fullest recipe first: the longest
+    # pre-training, then mono+stereo before mono), not the best.
+    order = [f"{m}/{v}" for v in ("synthetic_pretrained60", "synthetic_pretrained", "scratch")
+             for m in ("mono_stereo", "mono")]
     chosen = next((k for k in order if k in out["pose_by_run"]), next(iter(out["pose_by_run"]), None))
     if chosen:
         out["pose"] = {seq: {**v, "run": chosen} for seq, v in out["pose_by_run"][chosen].items()}
@@ -182,9 +184,11 @@ def scaling_plot(runs: list[dict]) -> Path | None:
             continue  # a re-scoring of a run already on the plot, not another data point
         key = MODE_KEY[run["mode"]]
         kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
-        start = "pre-trained" if run.get("init") else "scratch"
+        # The first pre-training ran 15 minutes; a longer one is another start, so another line.
+        longer = "" if run.get("pretrain_minutes") in (None, 15) else f" {run['pretrain_minutes']:g} min"
+        start = f"pre-trained{longer}" if run.get("init") else "scratch"
         budget = run["config"]["train"]["max_minutes"]
-        label = ("synthetic only, zero-shot (metric)" if run.get("scored_checkpoint")
+        label = (f"synthetic only{longer}, zero-shot (metric)" if run.get("scored_checkpoint")
                  else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min"))
         points = series.setdefault(label, {}).setdefault(run["training_samples"], [])
         points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])

@@ -185,11 +185,11 @@ def scaling_plot(runs: list[dict]) -> Path | None:
         key = MODE_KEY[run["mode"]]
         kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
         # The first pre-training ran 15 minutes; a longer one is another start, so another line.
-        longer = "" if run.get("pretrain_minutes") in (None, 15) else f" {run['pretrain_minutes']:g} min"
+        longer = "" if run.get("pretrain_minutes") in (None, 15) else f" ({run['pretrain_minutes']:g}-min pre-training)"
         start = f"pre-trained{longer}" if run.get("init") else "scratch"
         budget = run["config"]["train"]["max_minutes"]
         label = (f"synthetic only{longer}, zero-shot (metric)" if run.get("scored_checkpoint")
-                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min"))
+                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min on real frames"))
         points = series.setdefault(label, {}).setdefault(run["training_samples"], [])
         points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])
     if not series:
@@ -197,11 +197,13 @@ def scaling_plot(runs: list[dict]) -> Path | None:
     # Left: every run on a log axis (a collapsed run and the zero-shot metric scale sit at 6x);
     # right: the same runs on a linear axis around the target, where the trained runs are.
     fig, (full, zoom) = plt.subplots(1, 2, figsize=(12, 4.4))
+    colours = plt.get_cmap("tab20").colors  # more lines than the default cycle's 10 colours
     for ax in (full, zoom):
-        for label, by_samples in sorted(series.items()):
+        for n, (label, by_samples) in enumerate(sorted(series.items())):
             xs = sorted(by_samples)
             # The line joins each point's mean over its runs (seeds); every run is drawn as its own dot.
-            (line,) = ax.plot(xs, [sum(by_samples[x]) / len(by_samples[x]) for x in xs], "-")
+            (line,) = ax.plot(xs, [sum(by_samples[x]) / len(by_samples[x]) for x in xs], "-",
+                              color=colours[2 * n % 20 + 2 * n // 20 % 2])
             for i, x in enumerate(xs):
                 ax.plot([x] * len(by_samples[x]), by_samples[x], "o", color=line.get_color(),
                         label=None if i else label)

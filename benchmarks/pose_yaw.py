@@ -1,0 +1,118 @@
+"""Does the pose network measure turning? Predicted against true yaw per frame pair (issue 28 diagnostic).
+
+On the 10-frame odometry excerpts the pose networks barely beat, or lose to, constant motion. This
+asks why, one number per source: the least-squares slope of predicted on true yaw (1 = the turn is
+measured at its true size, 0 = every pair looks straight) and their correlation, over every
+consecutive pair of
+
+- rendered scenes (``data/synth_varied``, every 6th of the 60), where pre-training supervised the pose;
+- real odometry sequences the runs trained on (01, 02, 03, 06, 08; their poses were never used);
+- the held-out pose sequences (09, 10, 04);
+
+for the pose network alone and, with ``--refine``, after direct photometric refinement with the
+run's own depth (``evaluate_pose.refine_motions``). Yaw is the rotation about the camera's vertical
+axis, ``atan2(R[0, 2], R[0, 0])``, in degrees per frame.
+
+    .venv/bin/python benchmarks/pose_yaw.py --refine \\
+        runs/pretrain60/checkpoints/last.ckpt runs/real_streets/<run>/run/checkpoints/last.ckpt ...
+
+Writes ``benchmarks/results/pose_yaw.json`` (a record per checkpoint, keyed by its run folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from _machine import machine
+
+from selfdepth.data.kitti_calib import read_odometry_calibration
+from selfdepth.data.kitti_odometry import OdometrySequence
+from selfdepth.evaluate_pose import load_frames, load_pose_net, predict_motions, refine_motions, relative_ground_truth
+from selfdepth.io import load_image, save_json
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data"
+SYNTHETIC = ROOT / "data" / "synth_varied"
+SEQUENCES = {  # label -> (root, sequence)
+    **{f"train_{s}": (SHARED / "kitti_odometry_mini", s) for s in ("01", "02", "03", "06", "08")},
+    **{f"test_{s}": (SHARED / "kitti_odometry_mini", s) for s in ("09", "10")},
+    "test_04": (SHARED / "kitti_odometry_04", "04"),
+}
+REFINE_STEPS = 20  # as real_streets.py
+
+
+def yaw_degrees(transforms: np.ndarray) -> np.ndarray:
+    """(N, 4, 4) frame-to-frame transforms -> (N,) yaw in degrees (rotation about the camera's y axis)."""
+    return np.degrees(np.arctan2(transforms[:, 0, 2], transforms[:, 0, 0]))
+
+
+def fit(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Slope of predicted on true yaw (least squares, with intercept), correlation, and the spread of each."""
+    slope = float(np.polyfit(true, predicted, 1)[0])
+    return {"slope": slope, "correlation": float(np.corrcoef(true, predicted)[0, 1]), "pairs": int(len(true)),
+            "true_std_deg": float(true.std()), "predicted_std_deg": float(predicted.std())}
+
+
+def synthetic_pairs(checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted yaw over every consecutive pair of every 6th rendered scene."""
+    net, h, w = load_pose_net(checkpoint)
+    true, predicted = [], []
+    for scene in sorted(SYNTHETIC.glob("scene_*"))[::6]:
+        frames = tuple(sorted((scene / "left").glob("*.png")))
+        poses = np.tile(np.eye(4), (len(frames), 1, 1))
+        poses[:, :3, :] = np.loadtxt(scene / "poses.txt").reshape(-1, 3, 4)
+        true.append(yaw_degrees(relative_ground_truth(poses)))
+        predicted.append(yaw_degrees(predict_motions(net, load_frames(frames, h, w))))
+    return np.concatenate(true), np.concatenate(predicted)
+
+
+def sequence_yaws(checkpoint: Path, root: Path, sequence: str, refine: bool) -> dict[str, list[float]]:
+    """True, predicted and (with ``refine``) refined yaw per consecutive pair of one odometry sequence."""
+    seq = OdometrySequence.open(root, sequence)
+    net, h, w = load_pose_net(checkpoint)
+    images = load_frames(seq.frames, h, w)
+    predicted = predict_motions(net, images)
+    out = {"true": yaw_degrees(relative_ground_truth(seq.poses)).tolist(), "network": yaw_degrees(predicted).tolist()}
+    if refine:
+        size = load_image(seq.frames[0]).shape[1::-1]  # (width, height)
+        K = read_odometry_calibration(root / "sequences" / sequence / "calib.txt", size).intrinsics(2).resized(w, h)
+        out["refined"] = yaw_degrees(refine_motions(checkpoint, images, K.matrix(), predicted, REFINE_STEPS)).tolist()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path)
+    parser.add_argument("--refine", action="store_true", help="also score the refined motions' yaw")
+    args = parser.parse_args()
+    path = ROOT / "benchmarks" / "results" / "pose_yaw.json"
+    records = {}
+    for checkpoint in args.checkpoints:
+        name = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.stem
+        if name == "run":  # runs/real_streets/<run>/run/checkpoints/last.ckpt: the run's folder names it
+            name = checkpoint.parents[2].name
+        record: dict = {"checkpoint": str(checkpoint), "sequences": {}}
+        if SYNTHETIC.is_dir():
+            record["synthetic"] = fit(*synthetic_pairs(checkpoint))
+        pooled: dict[str, dict[str, list[float]]] = {"train": {}, "test": {}}
+        for label, (root, sequence) in SEQUENCES.items():
+            yaws = sequence_yaws(checkpoint, root, sequence, args.refine)
+            record["sequences"][label] = {"yaw_deg": yaws, **{k: fit(np.array(yaws["true"]), np.array(v))
+                                                               for k, v in yaws.items() if k != "true"}}
+            for k, v in yaws.items():
+                pooled[label.split("_")[0]].setdefault(k, []).extend(v)
+        for group, yaws in pooled.items():
+            record[group] = {k: fit(np.array(yaws["true"]), np.array(v)) for k, v in yaws.items() if k != "true"}
+        records[name] = record
+        print(f"{name}: synthetic slope {record.get('synthetic', {}).get('slope', float('nan')):.2f}; "
+              + "; ".join(f"{g} {k} slope {v['slope']:.2f} (r {v['correlation']:.2f})"
+                          for g in ("train", "test") for k, v in record[g].items()), flush=True)
+    save_json(path, {"machine": machine(), "refine_steps": REFINE_STEPS if args.refine else 0, "runs": records})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -49,10 +49,15 @@ def yaw_degrees(transforms: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(transforms[:, 0, 2], transforms[:, 0, 0]))
 
 
-def fit(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """Slope of predicted on true yaw (least squares, with intercept), correlation, and the spread of each."""
-    slope = float(np.polyfit(true, predicted, 1)[0])
-    return {"slope": slope, "correlation": float(np.corrcoef(true, predicted)[0, 1]), "pairs": int(len(true)),
+MIN_SPREAD_DEG = 0.1  # a sequence that barely turns has no slope to speak of (06: 0.04 deg every pair)
+
+
+def fit(true: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
+    """Slope of predicted on true yaw (least squares, with intercept), correlation, and the spread of each;
+    slope and correlation are None where the true yaw hardly varies (std under ``MIN_SPREAD_DEG``)."""
+    varied = true.std() >= MIN_SPREAD_DEG
+    return {"slope": float(np.polyfit(true, predicted, 1)[0]) if varied else None,
+            "correlation": float(np.corrcoef(true, predicted)[0, 1]) if varied else None, "pairs": int(len(true)),
             "true_std_deg": float(true.std()), "predicted_std_deg": float(predicted.std())}
 
 

@@ -13,7 +13,7 @@ the loader refuses them, see kitti_held_out.py). ``configs/kitti_small.yaml`` fo
 
     .venv/bin/python benchmarks/real_streets.py --mode stereo --minutes 45
     .venv/bin/python benchmarks/real_streets.py --mode stereo --minutes 45 --variant synthetic_pretrained \
-        --init runs/pretrain/checkpoints/last.ckpt --pretrain-minutes 20
+        --init runs/pretrain/checkpoints/last.ckpt --pretrain-minutes 60
     .venv/bin/python benchmarks/real_streets.py --summary     # rebuild real_streets.json and the plot only
 
 Writes ``benchmarks/results/real_streets_<mode>_<variant>.json`` (resumable: a killed run continues)

@@ -27,29 +27,25 @@ from pathlib import Path
 import numpy as np
 
 from _machine import machine
+from real_streets import ODOMETRY, POSE, REFINE_STEPS, ROOT
 
-from selfdepth.data.kitti_calib import read_odometry_calibration
 from selfdepth.data.kitti_odometry import OdometrySequence
-from selfdepth.evaluate_pose import load_frames, load_pose_net, predict_motions, refine_motions, relative_ground_truth
-from selfdepth.io import load_image, save_json
+from selfdepth.evaluate_pose import (load_frames, load_pose_net, predict_motions, refine_motions,
+                                     relative_ground_truth, sequence_intrinsics)
+from selfdepth.io import save_json
+from selfdepth.models import PoseNet
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT / ".." / "shared" / "data"
 SYNTHETIC = ROOT / "data" / "synth_varied"
-SEQUENCES = {  # label -> (root, sequence)
-    **{f"train_{s}": (SHARED / "kitti_odometry_mini", s) for s in ("01", "02", "03", "06", "08")},
-    **{f"test_{s}": (SHARED / "kitti_odometry_mini", s) for s in ("09", "10")},
-    "test_04": (SHARED / "kitti_odometry_04", "04"),
+SEQUENCES = {  # label -> (root, sequence): the runs' odometry training sequences, then the pose test ones
+    **{f"train_{s}": (ODOMETRY, s) for s in ("01", "02", "03", "06", "08")},
+    **{f"test_{s}": (root, s) for s, root in POSE.items()},
 }
-REFINE_STEPS = 20  # as real_streets.py
+MIN_SPREAD_DEG = 0.1  # a sequence that barely turns has no slope to speak of (06: 0.04 deg every pair)
 
 
 def yaw_degrees(transforms: np.ndarray) -> np.ndarray:
     """(N, 4, 4) frame-to-frame transforms -> (N,) yaw in degrees (rotation about the camera's y axis)."""
     return np.degrees(np.arctan2(transforms[:, 0, 2], transforms[:, 0, 0]))
-
-
-MIN_SPREAD_DEG = 0.1  # a sequence that barely turns has no slope to speak of (06: 0.04 deg every pair)
 
 
 def fit(true: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
@@ -61,9 +57,8 @@ def fit(true: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
             "true_std_deg": float(true.std()), "predicted_std_deg": float(predicted.std())}
 
 
-def synthetic_pairs(checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_pairs(net: PoseNet, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """True and predicted yaw over every consecutive pair of every 6th rendered scene."""
-    net, h, w = load_pose_net(checkpoint)
     true, predicted = [], []
     for scene in sorted(SYNTHETIC.glob("scene_*"))[::6]:
         frames = tuple(sorted((scene / "left").glob("*.png")))
@@ -74,17 +69,17 @@ def synthetic_pairs(checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(true), np.concatenate(predicted)
 
 
-def sequence_yaws(checkpoint: Path, root: Path, sequence: str, refine: bool) -> dict[str, list[float]]:
-    """True, predicted and (with ``refine``) refined yaw per consecutive pair of one odometry sequence."""
+def sequence_yaws(checkpoint: Path, net: PoseNet, h: int, w: int, root: Path, sequence: str,
+                  refine: bool) -> dict[str, list[float]]:
+    """True, predicted and (with ``refine``) refined yaw per consecutive pair of one odometry sequence;
+    ``net`` is ``checkpoint``'s pose network, (h, w) its input size; refinement uses its depth network."""
     seq = OdometrySequence.open(root, sequence)
-    net, h, w = load_pose_net(checkpoint)
     images = load_frames(seq.frames, h, w)
     predicted = predict_motions(net, images)
     out = {"true": yaw_degrees(relative_ground_truth(seq.poses)).tolist(), "network": yaw_degrees(predicted).tolist()}
     if refine:
-        size = load_image(seq.frames[0]).shape[1::-1]  # (width, height)
-        K = read_odometry_calibration(root / "sequences" / sequence / "calib.txt", size).intrinsics(2).resized(w, h)
-        out["refined"] = yaw_degrees(refine_motions(checkpoint, images, K.matrix(), predicted, REFINE_STEPS)).tolist()
+        K = sequence_intrinsics(seq, w, h)
+        out["refined"] = yaw_degrees(refine_motions(checkpoint, images, K, predicted, REFINE_STEPS)).tolist()
     return out
 
 
@@ -99,12 +94,13 @@ def main() -> None:
         name = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.stem
         if name == "run":  # runs/real_streets/<run>/run/checkpoints/last.ckpt: the run's folder names it
             name = checkpoint.parents[2].name
+        net, h, w = load_pose_net(checkpoint)  # once per checkpoint, for every source below
         record: dict = {"checkpoint": str(checkpoint), "sequences": {}}
         if SYNTHETIC.is_dir():
-            record["synthetic"] = fit(*synthetic_pairs(checkpoint))
+            record["synthetic"] = fit(*synthetic_pairs(net, h, w))
         pooled: dict[str, dict[str, list[float]]] = {"train": {}, "test": {}}
         for label, (root, sequence) in SEQUENCES.items():
-            yaws = sequence_yaws(checkpoint, root, sequence, args.refine)
+            yaws = sequence_yaws(checkpoint, net, h, w, root, sequence, args.refine)
             record["sequences"][label] = {"yaw_deg": yaws, **{k: fit(np.array(yaws["true"]), np.array(v))
                                                                for k, v in yaws.items() if k != "true"}}
             for k, v in yaws.items():

@@ -110,7 +110,7 @@ def score(checkpoint: Path, work: Path, temporal: bool, picture: Path | None, fl
 def summary() -> Path:
     """``real_streets.json`` from every run file: the issue's schema, plus where each figure came from."""
     out: dict = {"stereo": {}, "mono": {}, "mono_stereo": {}, "pose": {}, "pose_by_run": {}, "files": {}}
-    runs = []
+    runs, fullness = [], {}  # fullness: run key -> how full its recipe is (the pose rule below)
     for path in sorted(RESULTS.glob("real_streets_*.json")):
         run = json.loads(path.read_text())
         if "mode" not in run:
@@ -125,11 +125,12 @@ def summary() -> Path:
                 seq: {"ate": pose["model"]["mean"], "constant_motion": pose["constant_motion"]["mean"],
                       **({"refined": pose["refined"]["mean"]} if "refined" in pose else {})}
                 for seq, pose in run["scores"]["pose"].items()}
-    # "pose" holds one run, chosen by a rule fixed before any score (the fullest recipe first: the longest
-    # pre-training, then mono+stereo before mono), not the best.
-    order = [f"{m}/{v}" for v in ("synthetic_pretrained60", "synthetic_pretrained", "scratch")
-             for m in ("mono_stereo", "mono")]
-    chosen = next((k for k in order if k in out["pose_by_run"]), next(iter(out["pose_by_run"]), None))
+            if run["training_samples"]:  # a zero-shot model trained on no real frame: never the recipe
+                fullness[f"{key}/{run['variant']}"] = (
+                    run.get("pretrain_minutes") or 0, key == "mono_stereo", run["fraction"], not run["overrides"])
+    # "pose" holds one run, chosen by a rule fixed before any score, not the best: the fullest recipe
+    # (the longest pre-training, then mono+stereo before mono, then all frames, then the default seed).
+    chosen = max(fullness, key=fullness.get, default=None)
     if chosen:
         out["pose"] = {seq: {**v, "run": chosen} for seq, v in out["pose_by_run"][chosen].items()}
     scaling_plot(runs)
@@ -184,12 +185,11 @@ def scaling_plot(runs: list[dict]) -> Path | None:
             continue  # a re-scoring of a run already on the plot, not another data point
         key = MODE_KEY[run["mode"]]
         kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
-        # The first pre-training ran 15 minutes; a longer one is another start, so another line.
-        longer = "" if run.get("pretrain_minutes") in (None, 15) else f" ({run['pretrain_minutes']:g}-min pre-training)"
-        start = f"pre-trained{longer}" if run.get("init") else "scratch"
+        # Each pre-training length is another start, so another line.
+        pretrain = f"{run['pretrain_minutes']:g}-min pre-training" if run.get("pretrain_minutes") else ""
         budget = run["config"]["train"]["max_minutes"]
-        label = (f"synthetic only{longer}, zero-shot (metric)" if run.get("scored_checkpoint")
-                 else f"{run['mode']}, {start}" + ("" if budget == 30 else f", {budget:g} min on real frames"))
+        label = (f"synthetic only ({pretrain}), zero-shot (metric)" if run.get("scored_checkpoint")
+                 else f"{run['mode']}, {pretrain or 'scratch'}" + ("" if budget == 30 else f", {budget:g} min on real frames"))
         points = series.setdefault(label, {}).setdefault(run["training_samples"], [])
         points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])
     if not series:
@@ -197,13 +197,14 @@ def scaling_plot(runs: list[dict]) -> Path | None:
     # Left: every run on a log axis (a collapsed run and the zero-shot metric scale sit at 6x);
     # right: the same runs on a linear axis around the target, where the trained runs are.
     fig, (full, zoom) = plt.subplots(1, 2, figsize=(12, 4.4))
-    colours = plt.get_cmap("tab20").colors  # more lines than the default cycle's 10 colours
+    tab20 = plt.get_cmap("tab20").colors  # more lines than the default cycle's 10 colours: dark ones first
+    colours = [*tab20[::2], *tab20[1::2]]
     for ax in (full, zoom):
         for n, (label, by_samples) in enumerate(sorted(series.items())):
             xs = sorted(by_samples)
             # The line joins each point's mean over its runs (seeds); every run is drawn as its own dot.
             (line,) = ax.plot(xs, [sum(by_samples[x]) / len(by_samples[x]) for x in xs], "-",
-                              color=colours[2 * n % 20 + 2 * n // 20 % 2])
+                              color=colours[n % len(colours)])
             for i, x in enumerate(xs):
                 ax.plot([x] * len(by_samples[x]), by_samples[x], "o", color=line.get_color(),
                         label=None if i else label)

@@ -31,7 +31,7 @@ from selfdepth.models import PoseNet
 from selfdepth.pose_refine import refine_motion
 
 __all__ = ["local_trajectory", "snippet_ate", "trajectory_error", "relative_ground_truth", "evaluate_pose",
-           "load_frames", "refine_motions"]
+           "load_frames", "refine_motions", "sequence_intrinsics"]
 
 
 def relative_ground_truth(poses: np.ndarray) -> np.ndarray:
@@ -101,6 +101,13 @@ def predict_motions(net: PoseNet, images: torch.Tensor, batch: int = 8) -> np.nd
     return torch.cat(out).double().numpy()
 
 
+def sequence_intrinsics(seq: OdometrySequence, width: int, height: int) -> np.ndarray:
+    """(3, 3) intrinsics of ``seq``'s left colour camera (P2) for its frames resized to ``width`` x ``height``."""
+    size = load_image(seq.frames[0]).shape[1::-1]  # (width, height) of this sequence's images
+    folder = seq.frames[0].parent.parent  # <root>/sequences/<nn>, above image_2
+    return read_odometry_calibration(folder / "calib.txt", size).intrinsics(2).resized(width, height).matrix()
+
+
 def refine_motions(checkpoint: str | Path, images: torch.Tensor, K: np.ndarray, motions: np.ndarray,
                    steps: int) -> np.ndarray:
     """Each motion of ``motions`` (N-1, 4, 4) polished against frames i, i+1 of ``images`` (N, 3, H, W)
@@ -134,9 +141,7 @@ def evaluate_pose(checkpoint: str | Path, root: str | Path, sequence: str, lengt
         "checkpoint": str(checkpoint),
     }
     if refine_steps > 0:
-        size = load_image(seq.frames[0]).shape[1::-1]  # (width, height) of this sequence's images
-        calib = read_odometry_calibration(Path(root) / "sequences" / sequence / "calib.txt", size)
-        K = calib.intrinsics(2).resized(width, height).matrix()
+        K = sequence_intrinsics(seq, width, height)
         result["refined"] = trajectory_error(refine_motions(checkpoint, images, K, pred, refine_steps), gt, length)
         result["refine_steps"] = refine_steps
     print(f"ATE over {result['model']['snippets']} {length}-frame snippets of sequence {sequence}: "

@@ -127,9 +127,12 @@ def summary() -> Path:
                 for seq, pose in run["scores"]["pose"].items()}
             if run["training_samples"]:  # a zero-shot model trained on no real frame: never the recipe
                 fullness[f"{key}/{run['variant']}"] = (
-                    run.get("pretrain_minutes") or 0, key == "mono_stereo", run["fraction"], not run["overrides"])
+                    run.get("pretrain_minutes") or 0, key == "mono_stereo", run["config"]["train"]["max_minutes"],
+                    run["fraction"], run["config"]["data"].get("turn_sources_deg", 0) > 0,
+                    not any(o.startswith("train.seed=") for o in run["overrides"]))
     # "pose" holds one run, chosen by a rule fixed before any score, not the best: the fullest recipe
-    # (the longest pre-training, then mono+stereo before mono, then all frames, then the default seed).
+    # (the longest pre-training, then mono+stereo before mono, then the longest real training, then all
+    # frames, then turned sources (data.turn_sources_deg), then the default seed).
     chosen = max(fullness, key=fullness.get, default=None)
     if chosen:
         out["pose"] = {seq: {**v, "run": chosen} for seq, v in out["pose_by_run"][chosen].items()}
@@ -173,7 +176,7 @@ def scaling_plot(runs: list[dict]) -> Path | None:
     """Pooled AbsRel / constant against the real training samples, a line per mode and start (scratch or
     pre-trained): what more data would buy, and whether pre-training is worth it. The zero-shot model
     (no real frame) is the point at 0. Runs of another seed at the same point are dots on the same line,
-    which joins their means; a run with another budget than 30 minutes gets its own line."""
+    which joins their means; a run with another budget than 30 minutes, or with turned sources, gets its own line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,8 +191,10 @@ def scaling_plot(runs: list[dict]) -> Path | None:
         # Each pre-training length is another start, so another line.
         pretrain = f"{run['pretrain_minutes']:g}-min pre-training" if run.get("pretrain_minutes") else ""
         budget = run["config"]["train"]["max_minutes"]
+        turn = run["config"]["data"].get("turn_sources_deg", 0)
         label = (f"synthetic only ({pretrain}), zero-shot (metric)" if run.get("scored_checkpoint")
-                 else f"{run['mode']}, {pretrain or 'scratch'}" + ("" if budget == 30 else f", {budget:g} min on real frames"))
+                 else f"{run['mode']}, {pretrain or 'scratch'}" + ("" if budget == 30 else f", {budget:g} min on real frames")
+                 + (f", sources turned up to {turn:g}°" if turn else ""))
         points = series.setdefault(label, {}).setdefault(run["training_samples"], [])
         points.append(run["scores"][f"{kind}_vs_constant"]["pooled"])
     if not series:

@@ -16,6 +16,7 @@ from selfdepth.geometry import (
     pixel_grid,
     pose_vec_to_mat,
     project,
+    rotate_view,
     stereo_transform,
     warp,
 )
@@ -122,3 +123,26 @@ def test_warp_gradcheck():
     depth = (torch.rand(1, 1, h, w, dtype=torch.float64) * 5 + 5).requires_grad_()
     T = stereo_transform(torch.ones(1, dtype=torch.float64), 0.3)
     assert torch.autograd.gradcheck(lambda d: warp(source, d, K, torch.linalg.inv(K), T)[0], (depth,))
+
+
+def test_rotate_view_with_no_rotation_returns_the_image():
+    torch.manual_seed(0)
+    image, K = torch.rand(2, 3, 9, 13, dtype=torch.float64), _K(2, 9, 13)
+    torch.testing.assert_close(rotate_view(image, K, torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)), image)
+
+
+@pytest.mark.parametrize("yaw_deg", [-4.0, 1.5, 6.0])
+def test_rotate_view_moves_a_ramp_by_the_closed_form_yaw(yaw_deg):
+    """A camera turned by yaw t sees, along its principal row, the ray at atan((u' - cx) / fx) - t of the old one."""
+    h, w = 9, 41  # odd: the principal point sits on a pixel centre
+    K = _K(1, h, w)
+    fx, cx = float(K[0, 0, 0]), float(K[0, 0, 2])
+    ramp = torch.arange(w, dtype=torch.float64).expand(1, 1, h, w).clone()  # intensity = column: exact under bilinear
+    t = math.radians(yaw_deg)
+    R = pose_vec_to_mat(torch.tensor([[0.0, t, 0.0]], dtype=torch.float64), torch.zeros(1, 3, dtype=torch.float64))
+    row = rotate_view(ramp, K, R[:, :3, :3])[0, 0, h // 2]  # (W,)
+    u = torch.arange(w, dtype=torch.float64)
+    expected = cx + fx * torch.tan(torch.atan((u - cx) / fx) - t)
+    inside = (expected >= 0) & (expected <= w - 1)
+    assert inside.sum() > w // 2
+    torch.testing.assert_close(row[inside], expected[inside], rtol=0, atol=1e-6)

@@ -37,6 +37,9 @@ class DataConfig:
     # With augment: crop a random window of 1/z of each side (z uniform in [1, zoom]) of every view of a
     # sample and resize it to the network size, intrinsics following (data/augment.py). 1 = off (Monodepth2).
     zoom: float = 1.0
+    # Mono modes: turn each temporal source's camera by a random yaw up to this many degrees (pitch and roll
+    # a quarter of it), the target-to-source motion following (data/augment.py turn_sources). 0 = off.
+    turn_sources_deg: float = 0.0
     cache_images: bool = True  # keep decoded frames in memory (small data sets)
     num_workers: int = 0  # DataLoader worker processes
 
@@ -178,6 +181,8 @@ class Config:
             raise ValueError(f"data.fraction must be in (0, 1] (1 = every frame), got {self.data.fraction}")
         if not 1.0 <= self.data.zoom <= 2.0:
             raise ValueError(f"data.zoom must be in [1, 2] (1 = off; 1.15-1.25 is usual), got {self.data.zoom}")
+        if not 0 <= self.data.turn_sources_deg <= 15:
+            raise ValueError(f"data.turn_sources_deg must be in [0, 15] degrees (0 = off), got {self.data.turn_sources_deg}")
         if 0 in self.train.temporal_offsets or not self.train.temporal_offsets:
             raise ValueError(f"train.temporal_offsets must be non-zero offsets, got {self.train.temporal_offsets}")
         if not 1 <= self.model.scales <= 4:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from kornia.geometry.conversions import axis_angle_to_rotation_matrix
+from kornia.geometry.transform import warp_perspective
 from torch import Tensor, nn
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "pixels_to_grid",
     "warp",
     "pose_vec_to_mat",
+    "rotate_view",
     "stereo_transform",
     "BackprojectDepth",
 ]
@@ -188,6 +190,23 @@ def pose_vec_to_mat(axisangle: Tensor, translation: Tensor, invert: bool = False
     bottom = torch.zeros_like(axisangle[:, :1]).expand(-1, 4).clone()
     bottom[:, 3] = 1
     return torch.cat([torch.cat([R, t], dim=2), bottom.unsqueeze(1)], dim=1)
+
+
+def rotate_view(image: Tensor, K: Tensor, R: Tensor) -> Tensor:
+    """What a camera turned about its centre by ``R`` sees: a pure rotation has no parallax, so every
+    pixel moves by the homography ``K R K^-1`` whatever its depth.
+
+    Args:
+        image: (N, C, H, W).
+        K: (N, 3, 3) intrinsics of ``image``.
+        R: (N, 3, 3) rotation taking points from the camera's frame into the turned camera's (X' = R X).
+
+    Returns:
+        (N, C, H, W) ``out(p') = image(K R^T K^-1 p')``; border pixels repeat where the turned view sees past the image.
+    """
+    homography = K @ R @ torch.linalg.inv(K)  # image pixel -> turned-view pixel
+    # kornia's align_corners=True puts pixel centres at integers, as here.
+    return warp_perspective(image, homography, tuple(image.shape[-2:]), padding_mode="border", align_corners=True)
 
 
 def stereo_transform(sign: Tensor, baseline: float = STEREO_BASELINE_UNITS) -> Tensor:

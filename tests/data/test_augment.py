@@ -1,4 +1,4 @@
-"""Random zoom: the window, the crop and the intrinsics agree, so true depth and poses still warp views exactly."""
+"""Random zoom and turned sources: images, intrinsics and poses agree, so true depth and poses still warp views exactly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from selfdepth.data.augment import Window, crop_resize, random_window, zoom_intrinsics
+from selfdepth.data.augment import Window, crop_resize, random_window, turn_sources, zoom_intrinsics
 from selfdepth.data.folder import FolderDataset
 from selfdepth.data.synthetic import BASELINE
 from selfdepth.geometry import stereo_transform, warp
@@ -94,3 +94,55 @@ def test_config_zoom_reaches_the_training_data_only(synth_root, tmp_path):
     assert make_dataset(config).zoom == 1.2 and make_dataset(config, train=False).zoom == 1.0
     with pytest.raises(ValueError, match=r"data.zoom must be in \[1, 2\]"):
         load_config(None, ["data.zoom=0.8"])
+
+
+def test_turned_sources_still_warp_onto_the_target_with_the_turned_pose(synth_root):
+    """Each turned neighbour, warped with the true depth and its turned true pose (R T), lands on the target;
+    with the pose before the turn it does not. The turns stay within their limits; the target is untouched."""
+    ds = FolderDataset(synth_root, 128, 416, temporal_offsets=(-1, 1))
+    batch = torch.utils.data.default_collate([ds[i] for i in (1, 2, 3)])
+    torch.manual_seed(0)
+    turned = turn_sources(batch, 6.0)
+    assert turned["image"] is batch["image"] and turned["image_aug"] is batch["image_aug"]
+    b, t = batch["temporal"].shape[:2]
+    depth = batch["depth_gt"].repeat_interleave(t, 0)  # (B*T, 1, H, W), depth at the network size here
+    K = batch["K"][:, 0].repeat_interleave(t, 0)
+    target = batch["image"].repeat_interleave(t, 0)
+    valid_depth = depth > 0
+
+    def error(sources: torch.Tensor, poses: torch.Tensor) -> float:
+        warped, inside = warp(sources.flatten(0, 1), depth, K, torch.linalg.inv(K), poses.flatten(0, 1))
+        return float((warped - target).abs().mean(1, keepdim=True)[inside & valid_depth].median())
+
+    assert error(batch["temporal"], batch["pose_gt"]) < 0.03  # the data itself warps
+    assert error(turned["temporal"], turned["pose_gt"]) < 0.03
+    assert error(turned["temporal"], batch["pose_gt"]) > 2 * error(turned["temporal"], turned["pose_gt"])
+    # The added rotation, R = (R T) T^-1, about x (pitch), y (yaw) and z (roll): within the limits, not all tiny.
+    R = (turned["pose_gt"] @ torch.linalg.inv(batch["pose_gt"]))[..., :3, :3]
+    pitch, yaw = torch.asin(-R[..., 1, 2]).rad2deg(), torch.atan2(R[..., 0, 2], R[..., 2, 2]).rad2deg()
+    assert yaw.abs().max() <= 6.0 + 1e-4 and pitch.abs().max() <= 1.5 + 1e-4 and yaw.abs().max() > 1.0
+    torch.testing.assert_close(torch.linalg.det(R), torch.ones(b, t))
+    # The jittered copies the pose network sees turn with the same rotation as the frames the loss warps.
+    torch.testing.assert_close(turned["temporal_aug"], turned["temporal"])  # no jitter here: the same images
+
+
+def test_turn_sources_reaches_training_only(tiny_root, tmp_path):
+    """data.turn_sources_deg changes the training loss (the sources turn) and never an evaluation pass."""
+    from selfdepth.config import load_config
+    from selfdepth.module import SelfDepth
+    from selfdepth.train import make_dataset
+
+    def loss(turn: float, training: bool) -> float:
+        config = load_config(None, [f"data.train={tiny_root}", "train.mode=mono", f"data.turn_sources_deg={turn}",
+                                    "data.height=64", "data.width=128", "data.augment=false"])
+        batch = torch.utils.data.default_collate([make_dataset(config)[i] for i in range(2)])
+        torch.manual_seed(0)
+        model = SelfDepth(config.to_dict())
+        torch.manual_seed(1)  # the same turns and auto-mask noise for every call
+        with torch.no_grad():
+            return float(model.train(training).compute_loss(batch)[0])
+
+    assert loss(5.0, training=False) == loss(0.0, training=False)
+    assert loss(5.0, training=True) != loss(0.0, training=True)
+    with pytest.raises(ValueError, match=r"data.turn_sources_deg must be in \[0, 15\]"):
+        load_config(None, ["data.turn_sources_deg=30"])

@@ -16,12 +16,14 @@ axis, ``atan2(R[0, 2], R[0, 0])``, in degrees per frame.
     .venv/bin/python benchmarks/pose_yaw.py --refine \\
         runs/pretrain60/checkpoints/last.ckpt runs/real_streets/<run>/run/checkpoints/last.ckpt ...
 
-Writes ``benchmarks/results/pose_yaw.json`` (a record per checkpoint, keyed by its run folder).
+Writes ``benchmarks/results/pose_yaw.json`` (a record per checkpoint, keyed by its run folder);
+``--add`` keeps the records already there for other checkpoints.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +89,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--refine", action="store_true", help="also score the refined motions' yaw")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other checkpoints' records already in pose_yaw.json (same --refine setting)")
     args = parser.parse_args()
     path = ROOT / "benchmarks" / "results" / "pose_yaw.json"
     records = {}
+    if args.add and path.exists():
+        old = json.loads(path.read_text())
+        if bool(old["refine_steps"]) != args.refine:
+            raise SystemExit(f"{path}: was written {'with' if old['refine_steps'] else 'without'} --refine; "
+                             "--add needs the same setting")
+        records = old["runs"]
     for checkpoint in args.checkpoints:
         name = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.stem
         if name == "run":  # runs/real_streets/<run>/run/checkpoints/last.ckpt: the run's folder names it

@@ -322,11 +322,13 @@ def test_channels_last_changes_the_layout_not_the_loss(tiny_root, tmp_path):
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-3, atol=1e-6)
 
 
-@pytest.mark.parametrize("mode", ["stereo", "mono"])
-def test_bf16_autocast_runs_only_the_networks_in_bf16(tiny_root, tmp_path, mode):
-    """Given the same network outputs, the loss under bf16 autocast is the fp32 loss: the warps and losses run in
-    fp32 (autocast alone would run K @ points in bf16 and put pixel coordinates up to 2 px off)."""
-    config = _config(tiny_root, tmp_path, f"train.mode={mode}", "loss.automask=false")  # every pixel scored
+@pytest.mark.parametrize("mode, turn", [("stereo", 0), ("mono", 0), ("mono", 4)])
+def test_bf16_autocast_runs_only_the_networks_in_bf16(tiny_root, tmp_path, mode, turn):
+    """Given the same network outputs, the loss under bf16 autocast is the fp32 loss: the warps and losses (and
+    turned sources' homographies) run in fp32 (autocast alone would run K @ points in bf16 and put pixel
+    coordinates up to 2 px off)."""
+    config = _config(tiny_root, tmp_path, f"train.mode={mode}", "loss.automask=false",  # every pixel scored
+                     f"data.turn_sources_deg={turn}")
     model = SelfDepth(config.to_dict(), 0.54).train()
     batch = torch.utils.data.default_collate([make_dataset(config)[i] for i in range(2)])
     with torch.no_grad():

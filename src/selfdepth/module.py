@@ -124,7 +124,8 @@ class SelfDepth(L.LightningModule):
     def compute_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """The self-supervised loss of a batch, and its parts for logging (with the finest disparity)."""
         if self.training and self.cfg.data.turn_sources_deg > 0 and "temporal" in batch:
-            batch = turn_sources(batch, self.cfg.data.turn_sources_deg)  # random turns of the source cameras
+            with torch.autocast(device_type=batch["image"].device.type, enabled=False):  # fp32 homographies
+                batch = turn_sources(batch, self.cfg.data.turn_sources_deg)  # random turns of the source cameras
         disps = self.depth(batch["image_aug"])  # [(B, 1, H/2^s, W/2^s)] * scales
         sources, transforms = self.source_views(batch)  # (B, S, 3, H, W), (B, S, 4, 4)
         # Under bf16-mixed precision only the networks run in bf16; the warps and losses run in fp32. Autocast

@@ -11,7 +11,10 @@ consecutive pair of
 
 for the pose network alone and, with ``--refine``, after direct photometric refinement with the
 run's own depth (``evaluate_pose.refine_motions``). Yaw is the rotation about the camera's vertical
-axis, ``atan2(R[0, 2], R[0, 0])``, in degrees per frame.
+axis, ``atan2(R[0, 2], R[0, 0])``, in degrees per frame. Beside it, per sequence, the mean angle
+between the predicted and the true direction of travel (translation), and constant straight-ahead
+motion's, and the spread of the step lengths against the true ones (``step_length_cv``): the parts
+of a trajectory's shape the yaw does not cover.
 
     .venv/bin/python benchmarks/pose_yaw.py --refine \\
         runs/pretrain60/checkpoints/last.ckpt runs/real_streets/<run>/run/checkpoints/last.ckpt ...
@@ -71,18 +74,41 @@ def synthetic_pairs(net: PoseNet, h: int, w: int) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(true), np.concatenate(predicted)
 
 
+def direction_error_degrees(transforms: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(N,) angle in degrees between the translations of (N, 4, 4) ``transforms`` and of ``true``: the
+    direction of travel, which per-snippet scale alignment cannot fix."""
+    a, b = transforms[:, :3, 3], true[:, :3, 3]
+    cos = np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def sequence_yaws(checkpoint: Path, net: PoseNet, h: int, w: int, root: Path, sequence: str,
-                  refine: bool) -> dict[str, list[float]]:
-    """True, predicted and (with ``refine``) refined yaw per consecutive pair of one odometry sequence;
+                  refine: bool) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """True, predicted and (with ``refine``) refined yaw per consecutive pair of one odometry sequence,
+    the mean error of the direction of travel and the spread of the step lengths (``step_length_cv``),
+    each for the network and for constant straight-ahead motion;
     ``net`` is ``checkpoint``'s pose network, (h, w) its input size; refinement uses its depth network."""
     seq = OdometrySequence.open(root, sequence)
     images = load_frames(seq.frames, h, w)
     predicted = predict_motions(net, images)
-    out = {"true": yaw_degrees(relative_ground_truth(seq.poses)).tolist(), "network": yaw_degrees(predicted).tolist()}
+    true = relative_ground_truth(seq.poses)
+    straight = np.tile(np.eye(4), (len(true), 1, 1))
+    straight[:, 2, 3] = -1.0  # evaluate_pose's constant motion
+    out = {"true": yaw_degrees(true).tolist(), "network": yaw_degrees(predicted).tolist()}
     if refine:
         K = sequence_intrinsics(seq, w, h)
         out["refined"] = yaw_degrees(refine_motions(checkpoint, images, K, predicted, REFINE_STEPS)).tolist()
-    return out
+    shape = {"direction_error_deg": {"network": float(direction_error_degrees(predicted, true).mean()),
+                                     "constant_motion": float(direction_error_degrees(straight, true).mean())},
+             "step_length_cv": {"network": step_length_cv(predicted, true), "constant_motion": step_length_cv(straight, true)}}
+    return out, shape
+
+
+def step_length_cv(transforms: np.ndarray, true: np.ndarray) -> float:
+    """Spread (std / mean) of the ratio of each step's length to the true one: 0 when every step has the
+    right length up to one scale (what per-snippet alignment forgives), larger when steps vary wrongly."""
+    ratio = np.linalg.norm(transforms[:, :3, 3], axis=1) / np.maximum(np.linalg.norm(true[:, :3, 3], axis=1), 1e-12)
+    return float(ratio.std() / ratio.mean())
 
 
 def main() -> None:
@@ -110,9 +136,10 @@ def main() -> None:
             record["synthetic"] = fit(*synthetic_pairs(net, h, w))
         pooled: dict[str, dict[str, list[float]]] = {"train": {}, "test": {}}
         for label, (root, sequence) in SEQUENCES.items():
-            yaws = sequence_yaws(checkpoint, net, h, w, root, sequence, args.refine)
-            record["sequences"][label] = {"yaw_deg": yaws, **{k: fit(np.array(yaws["true"]), np.array(v))
-                                                               for k, v in yaws.items() if k != "true"}}
+            yaws, shape = sequence_yaws(checkpoint, net, h, w, root, sequence, args.refine)
+            record["sequences"][label] = {"yaw_deg": yaws, **shape,
+                                          **{k: fit(np.array(yaws["true"]), np.array(v))
+                                             for k, v in yaws.items() if k != "true"}}
             for k, v in yaws.items():
                 pooled[label.split("_")[0]].setdefault(k, []).extend(v)
         for group, yaws in pooled.items():

@@ -19,14 +19,13 @@ of a trajectory's shape the yaw does not cover.
     .venv/bin/python benchmarks/pose_yaw.py --refine \\
         runs/pretrain60/checkpoints/last.ckpt runs/real_streets/<run>/run/checkpoints/last.ckpt ...
 
-Writes ``benchmarks/results/pose_yaw.json`` (a record per checkpoint, keyed by its run folder);
-``--add`` keeps the records already there for other checkpoints.
+Writes ``benchmarks/results/pose_yaw.json`` (a record per checkpoint, keyed by its run folder; name
+every checkpoint to keep, about 11 s each on a 2-core CPU).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from _machine import machine
 from real_streets import ODOMETRY, POSE, REFINE_STEPS, ROOT
 
 from selfdepth.data.kitti_odometry import OdometrySequence
-from selfdepth.evaluate_pose import (load_frames, load_pose_net, predict_motions, refine_motions,
+from selfdepth.evaluate_pose import (constant_motion, load_frames, load_pose_net, predict_motions, refine_motions,
                                      relative_ground_truth, sequence_intrinsics)
 from selfdepth.io import save_json
 from selfdepth.models import PoseNet
@@ -82,28 +81,6 @@ def direction_error_degrees(transforms: np.ndarray, true: np.ndarray) -> np.ndar
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def sequence_yaws(checkpoint: Path, net: PoseNet, h: int, w: int, root: Path, sequence: str,
-                  refine: bool) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """True, predicted and (with ``refine``) refined yaw per consecutive pair of one odometry sequence,
-    the mean error of the direction of travel and the spread of the step lengths (``step_length_cv``),
-    each for the network and for constant straight-ahead motion;
-    ``net`` is ``checkpoint``'s pose network, (h, w) its input size; refinement uses its depth network."""
-    seq = OdometrySequence.open(root, sequence)
-    images = load_frames(seq.frames, h, w)
-    predicted = predict_motions(net, images)
-    true = relative_ground_truth(seq.poses)
-    straight = np.tile(np.eye(4), (len(true), 1, 1))
-    straight[:, 2, 3] = -1.0  # evaluate_pose's constant motion
-    out = {"true": yaw_degrees(true).tolist(), "network": yaw_degrees(predicted).tolist()}
-    if refine:
-        K = sequence_intrinsics(seq, w, h)
-        out["refined"] = yaw_degrees(refine_motions(checkpoint, images, K, predicted, REFINE_STEPS)).tolist()
-    shape = {"direction_error_deg": {"network": float(direction_error_degrees(predicted, true).mean()),
-                                     "constant_motion": float(direction_error_degrees(straight, true).mean())},
-             "step_length_cv": {"network": step_length_cv(predicted, true), "constant_motion": step_length_cv(straight, true)}}
-    return out, shape
-
-
 def step_length_cv(transforms: np.ndarray, true: np.ndarray) -> float:
     """Spread (std / mean) of the ratio of each step's length to the true one: 0 when every step has the
     right length up to one scale (what per-snippet alignment forgives), larger when steps vary wrongly."""
@@ -111,21 +88,33 @@ def step_length_cv(transforms: np.ndarray, true: np.ndarray) -> float:
     return float(ratio.std() / ratio.mean())
 
 
+def sequence_measures(checkpoint: Path, net: PoseNet, h: int, w: int, root: Path, sequence: str,
+                      refine: bool) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
+    """One odometry sequence: true, predicted and (with ``refine``) refined yaw per consecutive pair, and
+    the trajectory shape beside yaw (mean direction-of-travel error, ``step_length_cv``) for the network
+    and for constant motion. ``net`` is ``checkpoint``'s pose network, (h, w) its input size;
+    refinement uses its depth network."""
+    seq = OdometrySequence.open(root, sequence)
+    images = load_frames(seq.frames, h, w)
+    predicted = predict_motions(net, images)
+    true = relative_ground_truth(seq.poses)
+    yaws = {"true": yaw_degrees(true).tolist(), "network": yaw_degrees(predicted).tolist()}
+    if refine:
+        K = sequence_intrinsics(seq, w, h)
+        yaws["refined"] = yaw_degrees(refine_motions(checkpoint, images, K, predicted, REFINE_STEPS)).tolist()
+    motions = {"network": predicted, "constant_motion": constant_motion(len(true))}
+    shape = {"direction_error_deg": {k: float(direction_error_degrees(m, true).mean()) for k, m in motions.items()},
+             "step_length_cv": {k: step_length_cv(m, true) for k, m in motions.items()}}
+    return yaws, shape
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--refine", action="store_true", help="also score the refined motions' yaw")
-    parser.add_argument("--add", action="store_true",
-                        help="keep the other checkpoints' records already in pose_yaw.json (same --refine setting)")
     args = parser.parse_args()
     path = ROOT / "benchmarks" / "results" / "pose_yaw.json"
     records = {}
-    if args.add and path.exists():
-        old = json.loads(path.read_text())
-        if bool(old["refine_steps"]) != args.refine:
-            raise SystemExit(f"{path}: was written {'with' if old['refine_steps'] else 'without'} --refine; "
-                             "--add needs the same setting")
-        records = old["runs"]
     for checkpoint in args.checkpoints:
         name = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.stem
         if name == "run":  # runs/real_streets/<run>/run/checkpoints/last.ckpt: the run's folder names it
@@ -136,7 +125,7 @@ def main() -> None:
             record["synthetic"] = fit(*synthetic_pairs(net, h, w))
         pooled: dict[str, dict[str, list[float]]] = {"train": {}, "test": {}}
         for label, (root, sequence) in SEQUENCES.items():
-            yaws, shape = sequence_yaws(checkpoint, net, h, w, root, sequence, args.refine)
+            yaws, shape = sequence_measures(checkpoint, net, h, w, root, sequence, args.refine)
             record["sequences"][label] = {"yaw_deg": yaws, **shape,
                                           **{k: fit(np.array(yaws["true"]), np.array(v))
                                              for k, v in yaws.items() if k != "true"}}

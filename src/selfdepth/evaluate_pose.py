@@ -30,13 +30,21 @@ from selfdepth.io import load_image, save_json
 from selfdepth.models import PoseNet
 from selfdepth.pose_refine import refine_motion
 
-__all__ = ["local_trajectory", "snippet_ate", "trajectory_error", "relative_ground_truth", "evaluate_pose",
-           "load_frames", "refine_motions", "sequence_intrinsics"]
+__all__ = ["local_trajectory", "snippet_ate", "trajectory_error", "relative_ground_truth", "constant_motion",
+           "evaluate_pose", "load_frames", "refine_motions", "sequence_intrinsics"]
 
 
 def relative_ground_truth(poses: np.ndarray) -> np.ndarray:
     """(N, 4, 4) camera-to-world -> (N-1, 4, 4) frame-i-to-frame-(i+1) point transforms, inv(G_{i+1}) G_i."""
     return np.stack([np.linalg.inv(poses[i + 1]) @ poses[i] for i in range(len(poses) - 1)])
+
+
+def constant_motion(steps: int) -> np.ndarray:
+    """(steps, 4, 4) straight-ahead motions, the trivial baseline: a static point comes 1 unit nearer each
+    frame (the unit does not matter: the ATE aligns the scale of every snippet)."""
+    straight = np.tile(np.eye(4), (steps, 1, 1))
+    straight[:, 2, 3] = -1.0
+    return straight
 
 
 def local_trajectory(transforms: np.ndarray) -> np.ndarray:
@@ -130,14 +138,12 @@ def evaluate_pose(checkpoint: str | Path, root: str | Path, sequence: str, lengt
     gt = relative_ground_truth(seq.poses)
     images = load_frames(seq.frames, height, width)
     pred = predict_motions(net, images)
-    straight = np.tile(np.eye(4), (len(gt), 1, 1))
-    straight[:, 2, 3] = -1.0  # driving forward: a static point comes 1 unit nearer (scale is aligned away)
     result = {
         "sequence": sequence,
         "frames": len(seq.frames),
         "snippet_length": length,
         "model": trajectory_error(pred, gt, length),
-        "constant_motion": trajectory_error(straight, gt, length),
+        "constant_motion": trajectory_error(constant_motion(len(gt)), gt, length),
         "checkpoint": str(checkpoint),
     }
     if refine_steps > 0:

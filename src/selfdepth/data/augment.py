@@ -12,9 +12,9 @@ a pixel ``u`` (centres at integers) to ``u' + 0.5 = (u + 0.5 - left * W) / w`` a
 
 Turned sources (``turn_sources``, applied to a batch by the training step) rotate each temporal
 neighbour's camera about its centre by a small random rotation: the image follows exactly by a
-homography, and the target-to-source motion the pose network must find becomes ``R T``. Real drives
-turn rarely (most of KITTI is straight); this shows the pose network turns of every size on real
-images, which it otherwise measures at about half their size (benchmarks/results/pose_yaw.json).
+homography, and the target-to-source motion the pose network must find becomes ``R T``. Of the five
+odometry excerpts we train on, one turns (benchmarks/results/pose_yaw.json); this shows the pose
+network turns of every size on real images, which it otherwise measures at about half their size.
 Measured at 3 degrees on real streets: turns then come out at 0.82 of their size, but trajectories
 and depth got worse (docs/results.md), so it is off by default.
 """

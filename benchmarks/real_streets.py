@@ -242,6 +242,8 @@ def main() -> None:
     parser.add_argument("--init", help="checkpoint to start from (model.init_from)")
     parser.add_argument("--pretrain-minutes", type=float, help="minutes the --init checkpoint took (recorded)")
     parser.add_argument("--fraction", type=float, default=1.0, help="share of each drive's frames (data scaling)")
+    parser.add_argument("--beside", help="a folder of rendered streets trained beside the real drives, with "
+                        "their true depth (and motion) as supervised terms (set loss.supervised_*_weight)")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides")
     parser.add_argument("--work", default="runs/real_streets")
     parser.add_argument("--score-only", action="store_true", help="score the run's last checkpoint")
@@ -259,7 +261,8 @@ def main() -> None:
             raise SystemExit(f"{folder} not found: this benchmark needs ../shared/data")
     name = f"real_streets_{MODE_KEY[args.mode]}_{args.variant}"
     work = Path(args.work) / name
-    overrides = [f"data.train={','.join(str(p) for p in TRAIN_SOURCES)}", f"train.mode={args.mode}",
+    sources = [*TRAIN_SOURCES, *([Path(args.beside)] if args.beside else [])]
+    overrides = [f"data.train={','.join(str(p) for p in sources)}", f"train.mode={args.mode}",
                  f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}",
                  f"data.fraction={args.fraction}", *([f"model.init_from={args.init}"] if args.init else []), *args.set]
     config = load_config(ROOT / "configs" / "kitti_small.yaml", overrides)
@@ -273,7 +276,10 @@ def main() -> None:
     elif not checkpoint.is_file():
         raise SystemExit(f"{checkpoint} not found: nothing to score")
     trained = read_checkpoint(checkpoint)
-    samples = 0 if args.checkpoint else len(make_dataset(config))  # a zero-shot model saw no real frame
+    # Real samples only: a zero-shot model saw none, and rendered streets trained beside are not counted.
+    real_only = load_config(ROOT / "configs" / "kitti_small.yaml",
+                            [*overrides, f"data.train={','.join(str(p) for p in TRAIN_SOURCES)}"])
+    samples = 0 if args.checkpoint else len(make_dataset(real_only))
     variant = f"{args.variant}_flip_tta" if args.flip_tta else args.variant
     out_name = f"real_streets_{MODE_KEY[args.mode]}_{variant}"
     # A flip-TTA re-scoring changes only the depth scores: the picture (drawn without TTA) and the pose
@@ -285,6 +291,7 @@ def main() -> None:
         "mode": args.mode, "variant": variant, "fraction": args.fraction, "training_samples": samples,
         "flip_tta": args.flip_tta,
         "init": args.init, "pretrain_minutes": args.pretrain_minutes, "scored_checkpoint": args.checkpoint,
+        "trained_beside": args.beside,
         "config": config.to_dict(), "overrides": args.set, "machine": machine(),
         "depth_net_gflops": round(network_gflops(DepthModel.load(checkpoint).net, torch.rand(1, 3, h, w)), 2),
         "steps": trained["global_step"], "train_minutes_this_invocation": minutes,

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from selfdepth.config import load_config
+from selfdepth.data.sources import collate_sources
 from selfdepth.inference import read_checkpoint
 from selfdepth.train import NonFiniteLossError, SelfDepth, fit, lr_factor, make_dataset, spent_budget
 
@@ -440,3 +441,26 @@ def test_init_from_a_checkpoint_loads_its_weights_and_refuses_another_architectu
     torch.save({**torch.load(source, weights_only=True), "state_dict": other}, bad)
     with pytest.raises(ValueError, match=rf"bad.ckpt: --init checkpoint has no {name}"):
         init_weights(SelfDepth(config.to_dict(), 0.54), bad)
+
+
+def test_supervised_terms_score_only_the_samples_with_truth(tiny_root, tmp_path):
+    """Rendered streets trained beside real drives (collate_sources): a real sample, with no depth or motion,
+    changes neither supervised term nor gets a gradient from them; the rendered ones weigh as on their own."""
+    config = _config(tiny_root, tmp_path, "train.mode=mono+stereo", "loss.supervised_depth_weight=0.1",
+                     "loss.supervised_pose_weight=0.5")
+    data = make_dataset(config)
+    samples = [data[i] for i in range(3)]
+    real = {k: v for k, v in samples[1].items() if k not in ("depth_gt", "pose_gt", "regions")}  # as a KITTI drive's
+    model = SelfDepth(config.to_dict(), 0.54)
+    torch.manual_seed(0)
+    disp = torch.rand(3, 1, 64, 128, requires_grad=True)
+    transforms = torch.linalg.matrix_exp(0.1 * torch.randn(3, 3, 4, 4))  # (B, S, 4, 4): 2 temporal + stereo
+    parts_mixed, parts_alone = {}, {}
+    mixed = model.supervised(collate_sources([samples[0], real, samples[2]]), disp, transforms, parts_mixed)
+    alone = model.supervised(collate_sources([samples[0], samples[2]]), disp[[0, 2]], transforms[[0, 2]], parts_alone)
+    torch.testing.assert_close(mixed, alone)
+    torch.testing.assert_close(parts_mixed["silog"], parts_alone["silog"])
+    torch.testing.assert_close(parts_mixed["pose_error"], parts_alone["pose_error"])
+    assert mixed > 0
+    mixed.backward()
+    assert disp.grad[1].abs().max() == 0 and disp.grad[0].abs().max() > 0

@@ -22,7 +22,8 @@ class DataConfig:
     """Where the frames come from and how they are fed."""
 
     # Training data, one or several comma-separated sources (a YAML list works too): folders of scenes
-    # in the selfdepth layout, KITTI raw roots and KITTI odometry roots (data/sources.py).
+    # in the selfdepth layout, KITTI raw roots and KITTI odometry roots (data/sources.py); rendered
+    # scenes may sit beside real drives, their true depth / motion then feeding the supervised terms.
     train: str = "data/synth_train"
     kitti_split: str | None = None  # frames of the KITTI raw roots in data.train (split name or file); None = all
     odometry_sequences: tuple[str, ...] = ()  # sequences of the KITTI odometry roots in data.train; () = all allowed

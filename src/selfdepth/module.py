@@ -179,14 +179,17 @@ class SelfDepth(L.LightningModule):
             gt = batch["depth_gt"]  # (B, 1, H0, W0) metres at the data's own size, 0 = none
             _, depth = disp_to_depth(F.interpolate(disp, gt.shape[-2:], mode="bilinear", align_corners=False),
                                      model_cfg.min_depth, model_cfg.max_depth)
-            count = (gt > 0).sum((1, 2, 3)).clamp_min(1)
-            silog = (scale_invariant_log(depth, gt).sum((1, 2, 3)) / count).mean()
+            count = (gt > 0).sum((1, 2, 3))  # (B,): 0 for a sample without depth (a real drive beside rendered ones)
+            per_image = scale_invariant_log(depth, gt).sum((1, 2, 3)) / count.clamp_min(1)
+            silog = per_image.sum() / (count > 0).sum().clamp_min(1)  # the mean over samples that have depth
             total = total + loss_cfg.supervised_depth_weight * silog
             parts["silog"] = silog
         if loss_cfg.supervised_pose_weight > 0 and "pose_gt" in batch and self.pose is not None:
             steps = len(self.cfg.train.temporal_offsets)  # the temporal sources come first (source_views)
             scale = STEREO_BASELINE_UNITS / self.hparams.baseline_m if self.hparams.baseline_m else None
-            pose = pose_error(transforms[:, :steps], batch["pose_gt"].float(), scale).mean()
+            errors = pose_error(transforms[:, :steps], batch["pose_gt"].float(), scale)  # (B, T)
+            known = batch.get("pose_known", torch.ones_like(errors[:, 0], dtype=torch.bool))  # (B,): collate_sources
+            pose = errors[known].sum() / (known.sum() * steps).clamp_min(1)
             total = total + loss_cfg.supervised_pose_weight * pose
             parts["pose_error"] = pose
         return total

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from selfdepth.config import Config, TrainConfig
 from selfdepth.data.folder import FolderDataset
-from selfdepth.data.sources import describe, open_sources
+from selfdepth.data.sources import collate_sources, describe, open_sources
 from selfdepth.hardware import resolve_precision
 from selfdepth.inference import read_checkpoint
 from selfdepth.module import NonFiniteLossError, SelfDepth, lr_factor
@@ -208,6 +208,7 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
         batch_size=t.batch_size,
         shuffle=True,
         drop_last=len(dataset) >= t.batch_size,
+        collate_fn=collate_sources,  # rendered scenes (true depth, motion) may be mixed with real drives
         num_workers=config.data.num_workers,
         persistent_workers=config.data.num_workers > 0,
     )

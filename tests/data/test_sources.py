@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from test_kitti import _make_drive
 
@@ -13,7 +14,7 @@ from selfdepth.config import load_config
 from selfdepth.data.kitti import KittiDataset
 from selfdepth.data.kitti_held_out import held_out_reason
 from selfdepth.data.kitti_odometry import KittiOdometryDataset
-from selfdepth.data.sources import describe, open_sources
+from selfdepth.data.sources import collate_sources, describe, open_sources
 from selfdepth.train import make_dataset
 
 DRIVE_A = "2011_09_26/2011_09_26_drive_0005_sync"  # Eigen-Zhou training drives
@@ -78,6 +79,36 @@ def test_every_source_kind_joins_one_data_set(tmp_path, capsys):
     half = load_config(None, [f"data.train={raw},{odometry}", "data.height=32", "data.width=64",
                               "train.mode=mono+stereo", "data.fraction=0.5"])
     assert len(make_dataset(half)) == 2 * (1 + 2) + 2 * 1  # round(0.5 * 2) = 1, round(0.5 * 3) = 2 per camera
+
+
+def test_rendered_scenes_train_beside_real_drives_and_only_they_carry_truth(tmp_path, tiny_root):
+    raw = _two_dates(tmp_path)
+    config = load_config(None, [f"data.train={raw},{tiny_root}", "data.height=32", "data.width=64",
+                                "train.mode=mono+stereo", "data.augment=false"])
+    data = make_dataset(config)
+    rendered = [i for i in range(len(data)) if "depth_gt" in data[i]]
+    real = [i for i in range(len(data)) if i not in rendered]
+    assert len(real) == 2 * (2 + 3) and len(rendered) == 3 * 2  # raw as above; 3 scenes of 4 frames, 2 targets each
+    batch = collate_sources([data[i] for i in (real[0], rendered[0], real[-1])])
+    # The real drives' samples get "unknown" depth (zeros) and no pose; the rendered one keeps its own.
+    assert batch["depth_gt"].shape == (3, 1, 64, 128)  # the rendered scenes' own resolution
+    assert (batch["depth_gt"][[0, 2]] == 0).all() and (batch["depth_gt"][1] > 0).any()
+    assert batch["pose_known"].tolist() == [False, True, False]
+    assert torch.equal(batch["pose_gt"][1], data[rendered[0]]["pose_gt"])
+    assert torch.equal(batch["pose_gt"][0], torch.eye(4).expand(2, 4, 4))
+    assert torch.equal(batch["image"][1], data[rendered[0]]["image"])
+    # Samples that all agree collate exactly as torch's default does, without a pose_known key.
+    same = [data[i] for i in rendered[:2]]
+    assert batch.keys() - {"pose_known"} == collate_sources(same).keys()
+    torch.testing.assert_close(collate_sources(same), torch.utils.data.default_collate(same))
+
+
+def test_batches_that_cannot_be_mixed_are_refused_with_the_key():
+    image = torch.zeros(3, 4, 4)
+    with pytest.raises(ValueError, match="samples disagree on 'stereo': 1 of 2"):
+        collate_sources([{"image": image, "stereo": image}, {"image": image}])
+    with pytest.raises(ValueError, match="'depth_gt' differs in shape"):
+        collate_sources([{"depth_gt": torch.ones(1, 4, 4)}, {"depth_gt": torch.ones(1, 8, 8)}, {}])
 
 
 def test_odometry_baseline_intrinsics_and_lidar(tmp_path):

@@ -7,17 +7,23 @@
     anything else                              a folder of scenes in the selfdepth layout (folder.py)
 
 All of them become one ``FolderDataset``: every drive keeps its own calibration and image size.
+Sources may differ in what they know: rendered scenes carry true depth and motion, real drives do
+not. ``collate_sources`` batches such a mix (e.g. real drives trained beside the renderer's streets,
+whose supervised terms then apply to the rendered samples only).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from torch.utils.data import default_collate
+
 from selfdepth.data.folder import FolderDataset
 from selfdepth.data.kitti import KittiDataset, drive_frames, is_kitti_raw_root
 from selfdepth.data.kitti_odometry import KittiOdometryDataset
 
-__all__ = ["split_sources", "open_sources", "describe"]
+__all__ = ["split_sources", "open_sources", "describe", "collate_sources"]
 
 
 def split_sources(spec: str) -> list[Path]:
@@ -75,3 +81,35 @@ def describe(dataset: FolderDataset) -> str:
     names = [f"{p.parent.parent.name}/{p.name}" if p.parent.name == "sequences" else p.name for p in drives]
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     return f"{len(dataset)} samples of {len(drives)} drives or scenes ({shown})"
+
+
+# Keys a sample may lack when sources are mixed, and what stands in for them. Zero depth and zero
+# region bits already mean "unknown" to every consumer; a zero pose would not, so the batch gains a
+# ``pose_known`` flag per sample instead.
+_OPTIONAL = ("depth_gt", "regions", "pose_gt")
+
+
+def collate_sources(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack samples into a batch, as ``default_collate``, also when only some carry ground truth.
+
+    A sample without ``depth_gt`` / ``regions`` gets zeros (unknown) shaped like the others'; where only
+    some samples have ``pose_gt``, the others get identity transforms and the batch a ``pose_known`` (B,)
+    bool that the supervised pose term reads. Raises ValueError when the present ones differ in shape.
+    """
+    keys = set().union(*samples)
+    for key in keys:
+        present = [s[key] for s in samples if key in s]
+        if len(present) == len(samples):
+            continue
+        if key not in _OPTIONAL:
+            raise ValueError(f"samples disagree on '{key}': {len(present)} of {len(samples)} have it")
+        like = present[0]
+        if any(p.shape != like.shape for p in present):
+            raise ValueError(f"'{key}' differs in shape between samples: {sorted({tuple(p.shape) for p in present})}")
+        if key == "pose_gt":
+            samples = [{**s, "pose_known": torch.tensor("pose_gt" in s)} for s in samples]
+            filler = torch.eye(4).expand_as(like).clone()
+        else:
+            filler = torch.zeros_like(like)
+        samples = [s if key in s else {**s, key: filler} for s in samples]
+    return default_collate(samples)

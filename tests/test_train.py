@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -464,3 +465,31 @@ def test_supervised_terms_score_only_the_samples_with_truth(tiny_root, tmp_path)
     assert mixed > 0
     mixed.backward()
     assert disp.grad[1].abs().max() == 0 and disp.grad[0].abs().max() > 0
+
+
+def test_supervised_depth_is_compared_in_network_units_with_a_baseline(tiny_root, tmp_path):
+    """With a stereo baseline of 0.54 m one network unit is 5.4 m: a network whose depth is the truth in those
+    units scores SILog 0; one that outputs metres as units pays the scale part, (1 - 0.85) log(5.4)^2.
+    (Compared in metres, the term once pulled pre-training 5.4x away from its own stereo scale.)"""
+    config = _config(tiny_root, tmp_path, "train.mode=mono+stereo", "loss.supervised_depth_weight=1")
+    batch = torch.utils.data.default_collate([make_dataset(config)[i] for i in range(2)])
+    gt = batch["depth_gt"]
+    assert gt.shape[-2:] == (64, 128) and (gt > 0).float().mean() > 0.5
+    model = SelfDepth(config.to_dict(), 0.54)
+    lo, hi = 1 / config.model.max_depth, 1 / config.model.min_depth  # disparity range in units^-1
+
+    def silog_of(depth_units: torch.Tensor) -> float:
+        disp = ((1 / depth_units.clamp_min(0.2)) - lo) / (hi - lo)  # the sigmoid output giving that depth
+        parts = {}
+        model.supervised(batch, disp, torch.eye(4).expand(2, 3, 4, 4), parts)
+        return parts["silog"].item()
+
+    assert silog_of(gt / 5.4) == pytest.approx(0.0, abs=1e-5)
+    assert silog_of(gt) == pytest.approx(0.15 * math.log(5.4) ** 2, rel=1e-3)
+    # Mono (no baseline): the units are free, and metres are what the term asks for.
+    mono = SelfDepth(load_config(None, [f"data.train={tiny_root}", "train.mode=mono",
+                                        "loss.supervised_depth_weight=1"]).to_dict(), None)
+    parts = {}
+    disp = ((1 / gt.clamp_min(0.2)) - lo) / (hi - lo)
+    mono.supervised(batch, disp, torch.eye(4).expand(2, 3, 4, 4), parts)
+    assert parts["silog"].item() == pytest.approx(0.0, abs=1e-5)

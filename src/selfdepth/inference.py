@@ -31,8 +31,8 @@ from selfdepth.io import Intrinsics, load_tensors
 from selfdepth.models import DepthNet
 from selfdepth.pointcloud import PointCloud
 
-__all__ = ["Prediction", "DepthModel", "OnnxRunner", "BACKENDS", "load", "read_checkpoint", "colorize", "optimise_for_inference",
-           "network_input"]
+__all__ = ["Prediction", "DepthModel", "OnnxRunner", "BACKENDS", "load", "read_checkpoint", "checkpoint_encoder",
+           "check_encoder", "colorize", "optimise_for_inference", "network_input"]
 
 ONNX_META_KEY = "selfdepth"  # the metadata entry of an exported model that holds its config
 
@@ -118,6 +118,19 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def checkpoint_encoder(ckpt: dict) -> str:
+    """The encoder a checkpoint's networks use (checkpoints from before ``model.encoder`` are ResNet18)."""
+    return ckpt["hyper_parameters"]["config"].get("model", {}).get("encoder", "resnet18")
+
+
+def check_encoder(path: str | Path, ckpt: dict, config: Config) -> None:
+    """Raise ValueError, in one line, when checkpoint ``path`` was trained with another encoder than ``config``'s."""
+    theirs = checkpoint_encoder(ckpt)
+    if theirs != config.model.encoder:
+        raise ValueError(f"{path}: its networks use the {theirs} encoder, this run's model.encoder is "
+                         f"{config.model.encoder} (set model.encoder={theirs} or start from another checkpoint)")
+
+
 class DepthModel:
     """A trained depth network ready for inference, through PyTorch or onnxruntime.
 
@@ -166,7 +179,7 @@ class DepthModel:
         ckpt = read_checkpoint(path)
         hp = ckpt["hyper_parameters"]
         config = Config.from_dict(hp["config"])
-        net = DepthNet(None, config.model.scales)
+        net = DepthNet(None, config.model.scales, encoder=config.model.encoder)
         prefix = "depth."
         state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
         missing, unexpected = net.load_state_dict(state, strict=False)

@@ -61,8 +61,9 @@ class SelfDepth(L.LightningModule):
         self.save_hyperparameters({"config": config, "baseline_m": baseline_m, "selfdepth_version": __version__})
         self.cfg = Config.from_dict(config)
         m, data = self.cfg.model, self.cfg.data
-        self.depth = DepthNet(m.pretrained_encoder, m.scales, depth_to_sigmoid(m.init_depth, m.min_depth, m.max_depth))
-        self.pose = PoseNet(m.pretrained_encoder) if self.cfg.uses_temporal else None
+        init_sigmoid = depth_to_sigmoid(m.init_depth, m.min_depth, m.max_depth)
+        self.depth = DepthNet(m.pretrained_encoder, m.scales, init_sigmoid, m.encoder)
+        self.pose = PoseNet(m.pretrained_encoder, m.encoder) if self.cfg.uses_temporal else None
         if self.cfg.train.channels_last:  # convolutions then return NHWC maps too; the warps take any layout
             self.depth.to(memory_format=torch.channels_last)
             if self.pose is not None:

@@ -28,7 +28,7 @@ from selfdepth.config import Config, TrainConfig
 from selfdepth.data.folder import FolderDataset
 from selfdepth.data.sources import collate_sources, describe, open_sources
 from selfdepth.hardware import resolve_precision
-from selfdepth.inference import read_checkpoint
+from selfdepth.inference import check_encoder, read_checkpoint
 from selfdepth.module import NonFiniteLossError, SelfDepth, lr_factor
 
 __all__ = ["SelfDepth", "fit", "make_dataset", "init_weights", "lr_factor", "NonFiniteLossError", "is_global_zero", "spent_budget"]
@@ -101,8 +101,9 @@ def init_weights(model: SelfDepth, path: str | Path) -> str:
     Returns a line saying what was loaded. Raises ValueError naming the file and the first parameter
     that does not fit (another architecture or network size), so no run starts half-initialised.
     """
-    state = read_checkpoint(path)["state_dict"]
-    own = model.state_dict()
+    ckpt = read_checkpoint(path)
+    check_encoder(path, ckpt, model.cfg)
+    state, own = ckpt["state_dict"], model.state_dict()
     nets = ["depth"] + (["pose"] if model.pose is not None and any(k.startswith("pose.") for k in state) else [])
     wanted = {k: v for k, v in own.items() if k.split(".")[0] in nets}
     for key, tensor in wanted.items():
@@ -193,6 +194,7 @@ def fit(config: Config, resume: bool = False, callbacks: list[Callback] | None =
     resumed_at = None
     if resume:
         state = read_checkpoint(last)
+        check_encoder(last, state, config)
         resumed_at = int(state["global_step"])
         reason = spent_budget(state, t)
         del state

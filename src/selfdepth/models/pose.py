@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from selfdepth.geometry import pose_vec_to_mat
-from selfdepth.models.encoder import ResnetEncoder
+from selfdepth.models.encoder import make_encoder
 
 __all__ = ["PoseDecoder", "PoseNet"]
 
@@ -29,23 +29,24 @@ class PoseDecoder(nn.Module):
         )
 
     def forward(self, feature: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, 512, h, w) -> axisangle (B, 3), translation (B, 3)."""
+        """(B, C, h, w) deepest encoder features -> axisangle (B, 3), translation (B, 3)."""
         out = 0.01 * self.net(feature).mean(dim=(2, 3))  # (B, 6)
         return out[:, :3], out[:, 3:]
 
 
 class PoseNet(nn.Module):
-    """ResNet18 on two frames stacked along channels (6 input channels).
+    """An encoder on two frames stacked along channels (6 input channels).
 
     Args:
-        weights: optional local path to torchvision's ResNet18 ImageNet weights
-            (the first conv is adapted to 6 channels).
+        weights: the encoder's pretrained weights (see ``models.encoder.make_encoder``; its first
+            conv is adapted to 6 channels), or None.
+        encoder: one of ``models.encoder.ENCODERS``.
     """
 
-    def __init__(self, weights: str | Path | None = None) -> None:
+    def __init__(self, weights: str | Path | None = None, encoder: str = "resnet18") -> None:
         super().__init__()
-        self.encoder = ResnetEncoder(2, weights)
-        self.decoder = PoseDecoder(ResnetEncoder.num_ch_enc[-1])
+        self.encoder = make_encoder(encoder, 2, weights)
+        self.decoder = PoseDecoder(self.encoder.num_ch_enc[-1])
 
     def forward(self, first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
         """Two (B, 3, H, W) frames in time order -> axisangle (B, 3), translation (B, 3) of first->second."""

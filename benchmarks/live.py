@@ -201,7 +201,7 @@ def main() -> None:
     result["best_pipeline_fps"] = best
     result["target_fps"] = 15
     result["lite0_best_pipeline_fps"] = max(v["pipeline_fps"] for k, v in result.items() if k.startswith("lite0_")
-                                            and isinstance(v, dict))
+                                            and isinstance(v, dict) and "pipeline_fps" in v)
     result["lite0_target_fps"] = 24
     machine_info = result["machine"]
     result["int8_network_lower_bound_ms"] = round(1000 * result["gflops"] / machine_info["int8_matmul_gops"], 1)
